@@ -1,0 +1,87 @@
+"""Speed and memory of ``desim run`` on AlexNet and ResNet-50 (32x32 ws), ideal and finite bandwidth.
+
+Runs the real command line in a child process several times and prints, per case, the median CPU
+seconds (user + system) and the median peak resident memory of the child, next to the targets and
+to what SCALE-Sim 2.0.2 needed for the same work on this kind of machine.
+
+    python benchmarks/bench_cli.py            # 3 runs per case
+    python benchmarks/bench_cli.py --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "tests" / "data" / "scalesim-2.0.2"
+
+# SCALE-Sim 2.0.2 on ResNet-50, 32x32 ws: still running after 770 s CPU and 10 GB at layer 48 of 54
+# (the reference set's README); it has no cost file because it never finished.
+SCALESIM_RESNET50_FLOOR = (770.0, 10 * 1024)
+
+TARGETS = {"alexnet": 2.0, "resnet50": 10.0}
+MEMORY_TARGET_MB = 300
+
+
+def scalesim_cost(case: str) -> tuple[float, float]:
+    """CPU seconds and peak MB SCALE-Sim needed, from the reference cost file."""
+    fields = dict(
+        line.split(":", 1) for line in (REFERENCE / case / "scalesim_cost.txt").read_text().splitlines() if ":" in line
+    )
+    return float(fields["User time (seconds)"]), float(fields["Maximum resident set size (kbytes)"]) / 1024
+
+
+def measure(args: list[str]) -> tuple[float, float]:
+    """CPU seconds and peak MB of one child process running ``desim`` with ``args``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desim", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"desim {' '.join(args)} failed:\n{process.stderr.read().decode()}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (the median is reported)")
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        user = Path(scratch) / "scale_user10.cfg"
+        user.write_text((ROOT / "configs" / "scale.cfg").read_text().replace("CALC", "USER"))
+        configs = {"ideal (CALC)": ROOT / "configs" / "scale.cfg", "10 B/cycle (USER)": user}
+        topologies = {"alexnet": "topologies/conv/alexnet.csv", "resnet50": "topologies/conv/resnet50.csv"}
+
+        print(f"desim run, 32x32 ws, median of {options.repeat} runs; SCALE-Sim 2.0.2 for comparison\n")
+        header = f"{'workload':<10} {'memory':<18} {'CPU s':>7} {'peak MB':>8}   {'target':<22} {'SCALE-Sim':>22}"
+        print(header)
+        print("-" * len(header))
+        for name, topology in topologies.items():
+            if name == "alexnet":
+                their_cpu, their_mb = scalesim_cost("alexnet_scale32ws")
+                theirs = f"{their_cpu:.0f} s, {their_mb:.0f} MB"
+            else:
+                their_cpu, their_mb = SCALESIM_RESNET50_FLOOR
+                theirs = f">{their_cpu:.0f} s, >{their_mb:.0f} MB"
+            for memory, config in configs.items():
+                runs = [
+                    measure(["run", "-q", "-c", str(config), "-t", topology, "-p", str(Path(scratch) / "out")])
+                    for _ in range(options.repeat)
+                ]
+                cpu = statistics.median(r[0] for r in runs)
+                peak = statistics.median(r[1] for r in runs)
+                ok = cpu < TARGETS[name] and peak < MEMORY_TARGET_MB
+                target = f"<{TARGETS[name]:g} s, <{MEMORY_TARGET_MB} MB: {'met' if ok else 'MISSED'}"
+                speedup = f"({their_cpu / cpu:,.0f}x faster)"
+                print(f"{name:<10} {memory:<18} {cpu:>7.2f} {peak:>8.0f}   {target:<22} {theirs:>22} {speedup}")
+
+
+if __name__ == "__main__":
+    main()

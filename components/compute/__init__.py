@@ -1,0 +1,1 @@
+"""Compute units: the systolic array, its dataflow mapping and its fold schedule."""

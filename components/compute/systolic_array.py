@@ -1,0 +1,152 @@
+"""The systolic array: a grid of PEs executing a layer fold by fold (os, ws or is dataflow)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from desim.components.compute.dataflow import DATAFLOWS, map_layer
+from desim.components.compute.fold_schedule import FoldSchedule, build_schedule
+from desim.components.memory.scratchpad import Scratchpad
+
+from desim import REQUEST, Compute, DesimError, Param, Port, Stat
+from desim.workload import OPERANDS, Layer
+
+if TYPE_CHECKING:
+    import simpy
+
+
+class SystolicArray(Compute):
+    """A rows x cols systolic array, timed one event per fold step as in SCALE-Sim.
+
+    Timing model: the layer's GEMM is folded onto the array by its dataflow (see ``dataflow``);
+    each fold costs SCALE-Sim's cycles per fold and folds run strictly one after another. Before
+    a step starts, the array waits until its IFMAP and FILTER tiles are resident in their
+    scratchpads and the OFMAP scratchpad has room for its results; each cycle spent waiting is a
+    stall, charged to the operand waited for (IFMAP first, then FILTER, then OFMAP room). After the
+    last fold it waits for the OFMAP scratchpad to drain, charged to OFMAP. The SRAM-to-PE path is
+    assumed to keep up with the array. Cycle counts follow SCALE-Sim's convention: a layer that
+    takes ``n`` cycles reports ``n - 1`` (the index of its last cycle).
+    """
+
+    kind = "systolic_array"
+
+    rows = Param(int, 32, "PEs", "rows of processing elements (SCALE-Sim ArrayHeight)", minimum=1)
+    cols = Param(int, 32, "PEs", "columns of processing elements (SCALE-Sim ArrayWidth)", minimum=1)
+    dataflow = Param(str, "ws", choices=DATAFLOWS, description="output, weight or input stationary")
+
+    ifmap = Port(REQUEST, "reads IFMAP tiles", peer=Scratchpad)
+    filter = Port(REQUEST, "reads FILTER tiles", peer=Scratchpad)
+    ofmap = Port(REQUEST, "writes OFMAP results and partial sums", peer=Scratchpad)
+
+    total_cycles = Stat("cycles", "layer length, SCALE-Sim's convention (elapsed cycles - 1)")
+    compute_cycles = Stat("cycles", "cycles spent computing, same convention (sum of fold cycles - 1)")
+    stall_cycles = Stat("cycles", "cycles the array waited for memory")
+    stall_ifmap_cycles = Stat("cycles", "stall cycles waiting for IFMAP tiles")
+    stall_filter_cycles = Stat("cycles", "stall cycles waiting for FILTER tiles")
+    stall_ofmap_cycles = Stat("cycles", "stall cycles waiting for OFMAP room or the final drain")
+    folds = Stat("folds", "folds executed")
+    steps = Stat("steps", "fold steps executed (folds split to stream oversized tiles)")
+    macs = Stat("MACs", "multiply-accumulates of the layer")
+    overall_util_percent = Stat("%", "MACs / (total cycles x PEs)")
+    mapping_efficiency_percent = Stat("%", "mean over folds of mapped PEs / PEs")
+    compute_util_percent = Stat("%", "MACs / (compute cycles x PEs)")
+    ifmap_sram_reads = Stat("words", "IFMAP words read from SRAM into the array")
+    filter_sram_reads = Stat("words", "FILTER words read from SRAM into the array")
+    ofmap_sram_writes = Stat("words", "OFMAP words (results and partial sums) written to SRAM")
+    first_fold_cycle = Stat("cycles", "when the first fold started, from layer start")
+    last_fold_cycle = Stat("cycles", "the last cycle of the last fold, from layer start")
+
+    def check(self) -> None:
+        for operand in OPERANDS:
+            buffer = getattr(self, operand).peer
+            if buffer.operand != operand:
+                raise DesimError(
+                    f"connects to {buffer.name!r}, which holds {buffer.operand!r}, not {operand!r}",
+                    key=f"{self.name}.{operand}",
+                )
+
+    def elaborate(self, env: simpy.Environment, system) -> None:
+        super().elaborate(env, system)
+        self._schedules: dict[tuple, FoldSchedule] = {}
+
+    def run_layer(self, layer: Layer) -> simpy.Event:
+        schedule = self._schedule(layer)
+        self.ifmap.peer.start_layer(schedule.ifmap_runs)
+        self.filter.peer.start_layer(schedule.filter_runs)
+        self.ofmap.peer.start_layer(None)
+        return self.env.process(self._execute(layer, schedule))
+
+    def _schedule(self, layer: Layer) -> FoldSchedule:
+        """The layer's schedule; layers of the same shape (ResNet's repeated blocks) share one."""
+        key = (
+            layer.ifmap_height,
+            layer.ifmap_width,
+            layer.filter_height,
+            layer.filter_width,
+            layer.channels,
+            layer.num_filters,
+            layer.stride_height,
+            layer.stride_width,
+        )
+        if key not in self._schedules:
+            mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
+            staged = {op: getattr(self, op).peer.max_tile_bytes for op in OPERANDS}
+            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, staged)
+        return self._schedules[key]
+
+    def _execute(self, layer: Layer, schedule: FoldSchedule):
+        env = self.env
+        ifmap, filter_, ofmap = self.ifmap.peer, self.filter.peer, self.ofmap.peer
+        start = env.now
+        stall_i = stall_f = stall_o = 0
+        reads_i = reads_f = writes_o = 0
+        busy = 0
+        first = None
+        for cycles, run_i, last_i, run_f, last_f, out, n_i, n_f, n_o in schedule.steps:
+            if ifmap.fetched <= run_i:
+                t = env.now
+                yield ifmap.arrival(run_i)
+                stall_i += env.now - t
+            if filter_.fetched <= run_f:
+                t = env.now
+                yield filter_.arrival(run_f)
+                stall_f += env.now - t
+            if out > ofmap.free_bytes:
+                t = env.now
+                yield ofmap.room_for(out)
+                stall_o += env.now - t
+            if first is None:
+                first = env.now - start
+            ofmap.reserve(out)
+            if cycles:
+                yield env.timeout(cycles)
+            busy += cycles
+            if last_i:
+                ifmap.release(run_i)
+            if last_f:
+                filter_.release(run_f)
+            ofmap.write(out)
+            reads_i += n_i
+            reads_f += n_f
+            writes_o += n_o
+        last = env.now - start - 1
+        t = env.now
+        yield ofmap.drained()
+        stall_o += env.now - t
+
+        elapsed = env.now - start
+        mapping = schedule.mapping
+        pes = self.rows * self.cols
+        self.total_cycles = elapsed - 1
+        self.compute_cycles = busy - 1
+        self.stall_cycles = stall_i + stall_f + stall_o
+        self.stall_ifmap_cycles, self.stall_filter_cycles, self.stall_ofmap_cycles = stall_i, stall_f, stall_o
+        self.folds = mapping.folds
+        self.steps = len(schedule.steps)
+        self.macs = layer.macs
+        self.overall_util_percent = 100 * layer.macs / (self.total_cycles * pes) if self.total_cycles > 0 else 0.0
+        self.compute_util_percent = 100 * layer.macs / (self.compute_cycles * pes) if self.compute_cycles > 0 else 0.0
+        self.mapping_efficiency_percent = 100 * schedule.used_pes / (mapping.folds * pes)
+        self.ifmap_sram_reads, self.filter_sram_reads, self.ofmap_sram_writes = reads_i, reads_f, writes_o
+        self.first_fold_cycle = first
+        self.last_fold_cycle = last

@@ -1,0 +1,1 @@
+"""Interconnects: what carries transfers between buffers and memory."""

@@ -1,0 +1,51 @@
+"""A shared bus between on-chip buffers and main memory."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from desim.components.queue_stats import QueueStats
+
+from desim import REQUEST, RESPONSE, Interconnect, Memory, Param, Port, Stat
+from desim.channel import Channel
+from desim.workload import Layer
+
+if TYPE_CHECKING:
+    import simpy
+
+
+class Bus(QueueStats, Interconnect):
+    """A shared, half-duplex bus: every transfer crossing it queues for one channel.
+
+    Timing model: transactions from all clients, in both directions, are served first come first
+    served at ``bandwidth_bytes_per_cycle`` and arrive ``latency_cycles`` later (pipelined).
+    Infinite bandwidth with zero latency makes the bus transparent, as in SCALE-Sim.
+    """
+
+    kind = "bus"
+
+    bandwidth_bytes_per_cycle = Param(
+        float, math.inf, "bytes/cycle", "data rate shared by all clients (inf: ideal)", positive=True, allow_inf=True
+    )
+    latency_cycles = Param(int, 0, "cycles", "delay added to every transaction", minimum=0)
+
+    clients = Port(RESPONSE, "buffers (or other interconnects) sending requests", multiple=True)
+    memory = Port(REQUEST, "towards main memory", peer=Memory)
+
+    bytes = Stat("bytes", "bytes carried, both directions")
+
+    def elaborate(self, env: simpy.Environment, system) -> None:
+        super().elaborate(env, system)
+        self._channel = Channel(env, self.name, self.bandwidth_bytes_per_cycle, self.latency_cycles)
+
+    def hop(self, came_from: str, going_to: str) -> Channel:
+        return self._channel
+
+    def begin_layer(self, layer: Layer) -> None:
+        super().begin_layer(layer)
+        self._channel.reset_counters()
+
+    def end_layer(self) -> None:
+        self.bytes = self._channel.bytes
+        self.copy_queue_stats(self._channel)

@@ -1,0 +1,1 @@
+"""Memories: on-chip scratchpads and main memory."""

@@ -1,0 +1,168 @@
+"""The component base class and the four roles the engine knows: compute, buffer, interconnect, memory.
+
+A component declares, in its class body, its ``kind``, its params (:class:`~desim.params.Param`),
+its ports (:class:`~desim.ports.Port`) and its stats (:class:`~desim.stats.Stat`). Those
+declarations drive validation and ``desim components``. Nothing runs in a constructor: a component
+is built, checked (:meth:`Component.check`), elaborated on a SimPy environment
+(:meth:`Component.elaborate`), and then driven layer by layer.
+
+The engine only distinguishes roles, never hardware:
+
+- :class:`Compute` executes layers; a layer ends when every compute unit's process ends.
+- :class:`Buffer` stages one operand on chip (reports group traffic by its ``operand``).
+- :class:`Interconnect` carries transfers between its neighbours (transparent on routes).
+- :class:`Memory` is where routes end and transfers are served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from desim.errors import DesimError
+from desim.params import Param
+from desim.ports import Port, PortBinding
+from desim.stats import Stat
+from desim.workload import OPERANDS, Layer
+
+if TYPE_CHECKING:
+    import simpy
+
+    from desim.channel import Hop
+    from desim.system import System
+
+
+class Component:
+    """Base of every component. Subclasses declare ``kind``, params, ports and stats in their body."""
+
+    kind: ClassVar[str] = ""
+    declared_params: ClassVar[dict[str, Param]] = {}
+    declared_ports: ClassVar[dict[str, Port]] = {}
+    declared_stats: ClassVar[dict[str, Stat]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        params: dict[str, Param] = {}
+        ports: dict[str, Port] = {}
+        stats: dict[str, Stat] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Param):
+                    params[name] = value
+                elif isinstance(value, Port):
+                    ports[name] = value
+                elif isinstance(value, Stat):
+                    stats[name] = value
+        cls.declared_params, cls.declared_ports, cls.declared_stats = params, ports, stats
+
+    def __init__(self, name: str, params: Mapping[str, Any] | None = None) -> None:
+        """Record the node's name and its parameter values, coerced and checked.
+
+        Raises:
+            DesimError: a parameter is unknown, missing or of the wrong type; the error's key
+                is ``<name>.<param>``.
+        """
+        values = dict(params or {})
+        for key in values:
+            if key not in self.declared_params:
+                known = ", ".join(self.declared_params) or "none"
+                raise DesimError(f"unknown parameter for kind {self.kind!r} (known: {known})", key=f"{name}.{key}")
+        for pname, param in self.declared_params.items():
+            if pname in values:
+                try:
+                    value = param.coerce(values[pname])
+                except DesimError as error:
+                    raise DesimError(error.message, key=f"{name}.{pname}") from None
+            elif param.required:
+                raise DesimError(f"missing required parameter ({param.expected()})", key=f"{name}.{pname}")
+            else:
+                value = param.default
+            self.__dict__[pname] = value
+        self.name = name
+        self._stat_values: dict[str, Any] = {s: stat.initial for s, stat in self.declared_stats.items()}
+        self.env: simpy.Environment | None = None
+        self.system: System | None = None
+        self.layer_start = 0
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def bind(self, port: str, binding: PortBinding) -> None:
+        """Attach what a request port leads to; called by the system before :meth:`check`."""
+        self.__dict__[port] = binding
+
+    def check(self) -> None:
+        """Validate what needs the bound ports (operands match, sizes fit). Raise DesimError."""
+
+    def elaborate(self, env: simpy.Environment, system: System) -> None:
+        """Create processes and resources on ``env``. Called once, before time starts."""
+        self.env = env
+        self.system = system
+
+    def begin_layer(self, layer: Layer) -> None:
+        """Reset per-layer state and stats. Called on every component before any layer runs."""
+        assert self.env is not None, "elaborate() must run before begin_layer()"
+        self.layer_start = int(self.env.now)
+        for name, stat in self.declared_stats.items():
+            self._stat_values[name] = stat.initial
+
+    def end_layer(self) -> None:
+        """Finalise this layer's stats (copy counters, compute ratios)."""
+
+    def stat_values(self) -> dict[str, Any]:
+        """This layer's stats by name."""
+        return dict(self._stat_values)
+
+    # -- introspection ---------------------------------------------------------------------------
+
+    @classmethod
+    def describe(cls) -> str:
+        """A human-readable listing of the kind's params, ports and stats."""
+        doc = (cls.__doc__ or "").strip().splitlines()
+        lines = [f"{cls.kind}  ({cls.__module__}.{cls.__qualname__})"]
+        if doc:
+            lines.append(f"  {doc[0]}")
+        for title, items in (
+            ("params", cls.declared_params),
+            ("ports", cls.declared_ports),
+            ("stats", cls.declared_stats),
+        ):
+            lines.append(f"  {title}:")
+            lines.extend(f"    {item.describe()}" for item in items.values())
+            if not items:
+                lines.append("    (none)")
+        return "\n".join(lines)
+
+
+class Compute(Component):
+    """A unit that executes layers: the simulation runs a layer until every compute unit is done."""
+
+    def run_layer(self, layer: Layer) -> simpy.Event:
+        """Start executing ``layer`` and return the event that fires when it is done."""
+        raise NotImplementedError
+
+
+class Buffer(Component):
+    """On-chip storage that stages one operand of a layer between memory and compute."""
+
+    operand = Param(str, choices=OPERANDS, description="which operand this buffer holds")
+
+
+class Interconnect(Component):
+    """A component that carries transfers between its neighbours; routes pass through it."""
+
+    def hop(self, came_from: str, going_to: str) -> Hop:
+        """The channel that carries traffic entering from node ``came_from`` towards ``going_to``."""
+        raise NotImplementedError
+
+
+class Memory(Component):
+    """Where routes end: serves read and write transfers, split into transactions."""
+
+    transaction_bytes: int
+
+    def hop(self) -> Hop:
+        """The server that accepts this memory's transactions."""
+        raise NotImplementedError

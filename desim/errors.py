@@ -1,0 +1,62 @@
+"""User-facing errors: what was wrong, where (file, line, key), and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DesimError(Exception):
+    """A mistake in the user's input, reported without a traceback.
+
+    The message reads ``file:line: key: what was wrong``, with each location part present only
+    when known. The CLI prints it and exits with status 2.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.key = key
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file + (f":{self.line}" if self.line is not None else "") + ": "
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.message}"
+
+    def located(self, *, file: str | Path | None = None, line: int | None = None, key: str | None = None) -> DesimError:
+        """The same error with location parts filled in where they were still unknown."""
+        return DesimError(
+            self.message,
+            file=self.file if self.file is not None else file,
+            line=self.line if self.line is not None else line,
+            key=self.key if self.key is not None else key,
+        )
+
+
+class DesimWarning(UserWarning):
+    """Something in the user's input that desim accepted but does not act on (an unmodelled key)."""
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The text of a user's input file, or a DesimError saying why it cannot be read."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DesimError(f"{what} not found", file=path) from None
+    except IsADirectoryError:
+        raise DesimError(f"expected a {what}, found a directory", file=path) from None
+    except UnicodeDecodeError as error:
+        raise DesimError(f"{what} is not UTF-8 text ({error.reason} at byte {error.start})", file=path) from None
+    except OSError as error:
+        raise DesimError(f"cannot read the {what}: {error.strerror}", file=path) from None

@@ -1,0 +1,1 @@
+"""Readers and writers of the files desim exchanges with its users."""

@@ -1,0 +1,253 @@
+"""Reports: SCALE-Sim's three CSVs, desim's STALL_REPORT.csv, and a JSON summary.
+
+The CSVs keep SCALE-Sim 2's exact column names and order, ``", "`` separators and trailing
+commas, so existing scripts keep working. Each layer's rows are appended, one ``write`` per
+row, as soon as the layer finishes: a run that is killed keeps every finished layer.
+``SUMMARY.json`` is written at the end, atomically (a temporary file renamed into place).
+
+Where the numbers come from: the compute component's stats (see ``COMPUTE_STATS``) give cycles,
+utilisation and SRAM counts; each buffer's ``dram_read_bytes``/``dram_write_bytes`` and
+``dram_first_cycle``/``dram_last_cycle``, grouped by its operand, give the DRAM columns. Cycle
+columns follow SCALE-Sim: ``Total Cycles`` is the index of the layer's last cycle (elapsed - 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from desim import __version__
+from desim.component import Buffer, Compute
+from desim.errors import DesimError
+from desim.simulation import LayerResult
+from desim.system import System
+from desim.workload import OPERANDS
+
+COMPUTE_COLUMNS = (
+    "LayerID",
+    "Total Cycles",
+    "Stall Cycles",
+    "Overall Util %",
+    "Mapping Efficiency %",
+    "Compute Util %",
+)
+BANDWIDTH_COLUMNS = (
+    "LayerID",
+    "Avg IFMAP SRAM BW",
+    "Avg FILTER SRAM BW",
+    "Avg OFMAP SRAM BW",
+    "Avg IFMAP DRAM BW",
+    "Avg FILTER DRAM BW",
+    "Avg OFMAP DRAM BW",
+)
+DETAILED_COLUMNS = (
+    "LayerID",
+    "SRAM IFMAP Start Cycle",
+    "SRAM IFMAP Stop Cycle",
+    "SRAM IFMAP Reads",
+    "SRAM Filter Start Cycle",
+    "SRAM Filter Stop Cycle",
+    "SRAM Filter Reads",
+    "SRAM OFMAP Start Cycle",
+    "SRAM OFMAP Stop Cycle",
+    "SRAM OFMAP Writes",
+    "DRAM IFMAP Start Cycle",
+    "DRAM IFMAP Stop Cycle",
+    "DRAM IFMAP Reads",
+    "DRAM Filter Start Cycle",
+    "DRAM Filter Stop Cycle",
+    "DRAM Filter Reads",
+    "DRAM OFMAP Start Cycle",
+    "DRAM OFMAP Stop Cycle",
+    "DRAM OFMAP Writes",
+)
+STALL_COLUMNS = ("LayerID", "Total Cycles", "Compute Cycles", "Stall Cycles")
+"""Followed by one ``<CAUSE> Stall Cycles`` column per ``stall_<cause>_cycles`` stat."""
+
+COMPUTE_STATS = (
+    "total_cycles",
+    "compute_cycles",
+    "stall_cycles",
+    "overall_util_percent",
+    "mapping_efficiency_percent",
+    "compute_util_percent",
+    "ifmap_sram_reads",
+    "filter_sram_reads",
+    "ofmap_sram_writes",
+    "first_fold_cycle",
+    "last_fold_cycle",
+    "macs",
+)
+"""Stats a compute component declares to appear in the SCALE-Sim reports."""
+
+_STALL_CAUSE = re.compile(r"stall_(\w+)_cycles$")
+
+
+class ReportWriter:
+    """Writes a run's reports into ``outdir`` as its layers finish. Use as a context manager."""
+
+    def __init__(self, outdir: str | Path, system: System, *, inputs: dict[str, str] | None = None) -> None:
+        computes = system.nodes_of(Compute)
+        if len(computes) != 1:
+            raise DesimError(
+                f"SCALE-Sim's reports describe one compute unit; this system has {len(computes)}",
+                file=system.source,
+            )
+        self.array = computes[0]
+        declared = system.kind_of(self.array).declared_stats
+        missing = [name for name in COMPUTE_STATS if name not in declared]
+        if missing:
+            raise DesimError(
+                f"kind {system.kind_of(self.array).kind!r} lacks the stats the reports need: {', '.join(missing)}"
+            )
+        self.causes = [m.group(1) for name in declared if (m := _STALL_CAUSE.match(name))]
+        self.buffers = {
+            operand: [n for n in system.nodes_of(Buffer) if system.params_of(n).get("operand") == operand]
+            for operand in OPERANDS
+        }
+        self.word_bytes = system.word_bytes
+        self.system = system
+        self.inputs = inputs or {}
+        self.dir = Path(outdir)
+        self.layers: list[dict[str, Any]] = []
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DesimError(f"cannot create the output directory: {error.strerror}", file=self.dir) from None
+        stall_columns = (*STALL_COLUMNS, *(f"{cause.upper()} Stall Cycles" for cause in self.causes))
+        self._files = {
+            name: _open_report(self.dir / name, columns)
+            for name, columns in (
+                ("COMPUTE_REPORT.csv", COMPUTE_COLUMNS),
+                ("BANDWIDTH_REPORT.csv", BANDWIDTH_COLUMNS),
+                ("DETAILED_ACCESS_REPORT.csv", DETAILED_COLUMNS),
+                ("STALL_REPORT.csv", stall_columns),
+            )
+        }
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in self._files.values():
+            os.close(fd)
+        self._files = {}
+
+    def add(self, result: LayerResult) -> None:
+        """Append the layer's row to each CSV (one write per row)."""
+        s, a = result.stats, f"{self.array}."
+        total = s[a + "total_cycles"]
+        dram = {operand: self._dram(s, operand) for operand in OPERANDS}
+        sram_words = (s[a + "ifmap_sram_reads"], s[a + "filter_sram_reads"], s[a + "ofmap_sram_writes"])
+        sram_window = (float(s[a + "first_fold_cycle"]), float(s[a + "last_fold_cycle"]))
+        i = result.index
+        rows = {
+            "COMPUTE_REPORT.csv": (
+                i,
+                total,
+                s[a + "stall_cycles"],
+                s[a + "overall_util_percent"],
+                s[a + "mapping_efficiency_percent"],
+                s[a + "compute_util_percent"],
+            ),
+            "BANDWIDTH_REPORT.csv": (
+                i,
+                *(words / total if total > 0 else 0.0 for words in sram_words),
+                *(d["words"] / (d["stop"] - d["start"] + 1) if d["words"] else 0.0 for d in dram.values()),
+            ),
+            "DETAILED_ACCESS_REPORT.csv": (
+                i,
+                *(value for words in sram_words for value in (*sram_window, words)),
+                *(value for d in dram.values() for value in (float(d["start"]), float(d["stop"]), d["words"])),
+            ),
+            "STALL_REPORT.csv": (
+                i,
+                total,
+                s[a + "compute_cycles"],
+                s[a + "stall_cycles"],
+                *(s[f"{a}stall_{cause}_cycles"] for cause in self.causes),
+            ),
+        }
+        for name, row in rows.items():
+            os.write(self._files[name], _csv_line(row))
+        self.layers.append(
+            {
+                "id": i,
+                "name": result.layer.name,
+                "total_cycles": total,
+                "compute_cycles": s[a + "compute_cycles"],
+                "stall_cycles": s[a + "stall_cycles"],
+                "stalls": {cause: s[f"{a}stall_{cause}_cycles"] for cause in self.causes},
+                "dram_words": {operand: d["words"] for operand, d in dram.items()},
+                "stats": s,
+            }
+        )
+
+    def _dram(self, stats: dict[str, Any], operand: str) -> dict[str, int]:
+        """DRAM traffic of an operand's buffers: words, and the window of cycles it spans."""
+        direction = "write" if operand == "ofmap" else "read"
+        nbytes, starts, stops = 0, [], []
+        for buffer in self.buffers[operand]:
+            moved = stats[f"{buffer}.dram_{direction}_bytes"]
+            if moved:
+                nbytes += moved
+                starts.append(stats[f"{buffer}.dram_first_cycle"])
+                stops.append(stats[f"{buffer}.dram_last_cycle"])
+        return {"words": nbytes // self.word_bytes, "start": min(starts, default=0), "stop": max(stops, default=0)}
+
+    def write_summary(self) -> Path:
+        """Write ``SUMMARY.json`` (atomically) with per-layer results and run totals."""
+        layers = self.layers
+        pes = self.system.params_of(self.array)
+        totals: dict[str, Any] = {
+            key: sum(layer[key] for layer in layers) for key in ("total_cycles", "compute_cycles", "stall_cycles")
+        }
+        totals["stalls"] = {cause: sum(layer["stalls"][cause] for layer in layers) for cause in self.causes}
+        totals["dram_words"] = {op: sum(layer["dram_words"][op] for layer in layers) for op in OPERANDS}
+        totals["macs"] = sum(layer["stats"][f"{self.array}.macs"] for layer in layers)
+        summary = {
+            "desim_version": __version__,
+            "run_name": self.system.name,
+            "inputs": self.inputs,
+            "compute": {"node": self.array, "kind": self.system.kind_of(self.array).kind, "params": pes},
+            "word_bytes": self.word_bytes,
+            "layers": len(layers),
+            "totals": totals,
+            "per_layer": layers,
+        }
+        path = self.dir / "SUMMARY.json"
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(_finite(summary), indent=1) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+        return path
+
+
+def _open_report(path: Path, columns: tuple[str, ...]) -> int:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    except OSError as error:
+        raise DesimError(f"cannot write the report: {error.strerror}", file=path) from None
+    os.write(fd, _csv_line(columns))
+    return fd
+
+
+def _csv_line(values: tuple[Any, ...]) -> bytes:
+    return (", ".join(str(v) for v in values) + ",\n").encode()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with infinite floats spelled ``"inf"``, since JSON has no infinity."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value

@@ -1,0 +1,269 @@
+"""SCALE-Sim ``.cfg`` files (v1, v2 and v3 keys) and the standard system they describe.
+
+The standard system is one systolic array with IFMAP, FILTER and OFMAP scratchpads on a bus to
+one DRAM. ``InterfaceBandwidth: CALC`` makes memory ideal (infinite bandwidth, no latency), which
+is what SCALE-Sim's cycle counts assume; ``USER`` gives the DRAM ``Bandwidth`` words per cycle
+(summed over banks when several are listed). A word is one byte unless the desim extension key
+``WordBytes`` says otherwise.
+
+SCALE-Sim spellings live only here. Keys that desim does not model yet, and keys it does not
+know at all, are named in one warning; keys that only switch off a feature desim does not have
+either (``SparsitySupport: false``, ``MemoryBanks: 1``, ...) are accepted quietly.
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from desim.errors import DesimError, DesimWarning, read_text
+from desim.system import System
+
+# (section, key) -> meaning; keys are compared lower-cased, as configparser stores them.
+MODELLED = {
+    ("general", "run_name"),
+    ("architecture_presets", "arrayheight"),
+    ("architecture_presets", "arraywidth"),
+    ("architecture_presets", "ifmapsramszkb"),
+    ("architecture_presets", "filtersramszkb"),
+    ("architecture_presets", "ofmapsramszkb"),
+    ("architecture_presets", "ifmapsramsz"),  # v1 spelling, also in kB
+    ("architecture_presets", "filtersramsz"),
+    ("architecture_presets", "ofmapsramsz"),
+    ("architecture_presets", "dataflow"),
+    ("architecture_presets", "bandwidth"),
+    ("architecture_presets", "wordbytes"),  # desim extension
+    ("run_presets", "interfacebandwidth"),
+    ("network_presets", "topologycsvloc"),  # v1: the topology, when -t is not given
+}
+# Settings that only say "this feature is off"; desim, lacking the feature, honours them.
+INERT_WHEN = {
+    ("architecture_presets", "memorybanks"): "1",
+    ("run_presets", "useramulatortrace"): "false",
+    ("sparsity", "sparsitysupport"): "false",
+    ("layout", "ifmapcustomlayout"): "false",
+    ("layout", "filtercustomlayout"): "false",
+}
+# Sections whose other keys only matter when their switch above is on.
+SWITCHED_SECTIONS = {
+    "sparsity": [("sparsity", "sparsitysupport")],
+    "layout": [("layout", "ifmapcustomlayout"), ("layout", "filtercustomlayout")],
+}
+KNOWN_UNMODELLED = {
+    ("architecture_presets", "ifmapoffset"),
+    ("architecture_presets", "filteroffset"),
+    ("architecture_presets", "ofmapoffset"),
+    ("architecture_presets", "readrequestbuffer"),
+    ("architecture_presets", "writerequestbuffer"),
+}
+
+SRAM_KEYS = {
+    "ifmap": ("IfmapSramSzkB", "IfmapSramSz"),
+    "filter": ("FilterSramSzkB", "FilterSramSz"),
+    "ofmap": ("OfmapSramSzkB", "OfmapSramSz"),
+}
+
+
+@dataclass(frozen=True)
+class ScaleSimConfig:
+    """What a SCALE-Sim config sets, in desim's terms."""
+
+    run_name: str
+    rows: int
+    cols: int
+    dataflow: str
+    sram_bytes: dict[str, int]
+    bandwidth_bytes_per_cycle: float
+    word_bytes: int
+    topology: str | None
+    source: str
+
+    def system(self) -> System:
+        """The standard system: array, three scratchpads, a bus and one DRAM."""
+        return standard_system(
+            rows=self.rows,
+            cols=self.cols,
+            dataflow=self.dataflow,
+            sram_bytes=self.sram_bytes,
+            bandwidth_bytes_per_cycle=self.bandwidth_bytes_per_cycle,
+            word_bytes=self.word_bytes,
+            name=self.run_name,
+            source=self.source,
+        )
+
+
+def standard_system(
+    *,
+    rows: int,
+    cols: int,
+    dataflow: str,
+    sram_bytes: dict[str, int],
+    bandwidth_bytes_per_cycle: float = math.inf,
+    word_bytes: int = 1,
+    name: str = "desim_run",
+    source: str | None = None,
+) -> System:
+    """SCALE-Sim's system as a graph: ``array -> sram_<operand> -> bus -> dram``."""
+    components = {
+        "array": {"kind": "systolic_array", "rows": rows, "cols": cols, "dataflow": dataflow},
+        "bus": {"kind": "bus"},
+        "dram": {"kind": "dram", "bandwidth_bytes_per_cycle": bandwidth_bytes_per_cycle},
+    }
+    links = []
+    for operand, capacity in sram_bytes.items():
+        components[f"sram_{operand}"] = {"kind": "scratchpad", "operand": operand, "capacity_bytes": capacity}
+        links.append({"from": f"array.{operand}", "to": f"sram_{operand}.compute"})
+        links.append({"from": f"sram_{operand}.memory", "to": "bus.clients"})
+    links.append({"from": "bus.memory", "to": "dram.clients"})
+    return System.build(components, links, name=name, word_bytes=word_bytes, source=source)
+
+
+def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
+    """Parse a SCALE-Sim config; DesimError names the file, line and key of any mistake."""
+    text = read_text(path, "config file")
+    parser = configparser.ConfigParser(
+        delimiters=(":", "="), interpolation=None, strict=True, inline_comment_prefixes=("#", ";")
+    )
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.MissingSectionHeaderError as error:
+        raise DesimError("expected a [section] header before the first key", file=path, line=error.lineno) from None
+    except (configparser.DuplicateOptionError, configparser.DuplicateSectionError) as error:
+        raise DesimError(error.message.split(": ", 1)[-1], file=path, line=error.lineno) from None
+    except configparser.ParsingError as error:
+        line = error.errors[0][0] if error.errors else None
+        raise DesimError("cannot parse this line (expected 'key: value')", file=path, line=line) from None
+    reader = _Reader(parser, path, text)
+
+    run_name = reader.get("general", "run_name").strip().strip("\"'")
+    rows = reader.number("architecture_presets", "ArrayHeight", int)
+    cols = reader.number("architecture_presets", "ArrayWidth", int)
+    dataflow = reader.get("architecture_presets", "Dataflow").strip().lower()
+    if dataflow not in ("os", "ws", "is"):
+        reader.fail("architecture_presets", "Dataflow", f"unknown dataflow {dataflow!r}; expected os, ws or is")
+    sram_bytes = {}
+    for operand, (key, v1_key) in SRAM_KEYS.items():
+        chosen = (
+            key if reader.has("architecture_presets", key) or not reader.has("architecture_presets", v1_key) else v1_key
+        )
+        kilobytes = reader.number("architecture_presets", chosen, float)
+        sram_bytes[operand] = int(kilobytes * 1024)
+        if sram_bytes[operand] < 2:
+            reader.fail(
+                "architecture_presets", chosen, f"{kilobytes:g} kB is too small; an SRAM holds at least 2 bytes"
+            )
+    word_bytes = (
+        reader.number("architecture_presets", "WordBytes", int)
+        if reader.has("architecture_presets", "WordBytes")
+        else 1
+    )
+
+    mode = "CALC"
+    if reader.has("run_presets", "InterfaceBandwidth") or parser.has_section("run_presets"):
+        mode = reader.get("run_presets", "InterfaceBandwidth").strip().upper()
+        if mode not in ("CALC", "USER"):
+            reader.fail("run_presets", "InterfaceBandwidth", f"expected CALC or USER, got {mode!r}")
+    bandwidth = math.inf
+    if mode == "USER":
+        words = [_positive(part, float) for part in reader.get("architecture_presets", "Bandwidth").split(",")]
+        if any(value is None for value in words):
+            reader.fail(
+                "architecture_presets",
+                "Bandwidth",
+                "expected a positive number of words per cycle (or one per memory bank, comma-separated)",
+            )
+        bandwidth = sum(words) * word_bytes
+
+    topology = None
+    if reader.has("network_presets", "TopologyCsvLoc"):
+        topology = reader.get("network_presets", "TopologyCsvLoc").strip().strip("\"'")
+
+    reader.warn_about_ignored(bandwidth_used=mode == "USER")
+    return ScaleSimConfig(run_name, rows, cols, dataflow, sram_bytes, bandwidth, word_bytes, topology, str(path))
+
+
+class _Reader:
+    """Looks keys up case-insensitively and reports mistakes with their line."""
+
+    def __init__(self, parser: configparser.ConfigParser, path: str | Path, text: str) -> None:
+        self.parser = parser
+        self.path = path
+        self.lines = _key_lines(text)
+
+    def has(self, section: str, key: str) -> bool:
+        return self.parser.has_option(section, key)
+
+    def get(self, section: str, key: str) -> str:
+        if not self.parser.has_section(section):
+            raise DesimError(f"missing section [{section}] (it must hold {key})", file=self.path)
+        if not self.parser.has_option(section, key):
+            raise DesimError(f"missing key in [{section}]", file=self.path, key=key)
+        return self.parser.get(section, key)
+
+    def number(self, section: str, key: str, kind: type) -> int | float:
+        value = _positive(self.get(section, key), kind)
+        if value is None:
+            what = "a positive integer" if kind is int else "a positive number"
+            self.fail(section, key, f"expected {what}, got {self.parser.get(section, key)!r}")
+        return value
+
+    def fail(self, section: str, key: str, message: str) -> None:
+        raise DesimError(message, file=self.path, line=self.lines.get((section, key.lower())), key=key)
+
+    def warn_about_ignored(self, *, bandwidth_used: bool) -> None:
+        unmodelled: dict[str, list[str]] = {}
+        unknown: dict[str, list[str]] = {}
+        for section in self.parser.sections():
+            switches = SWITCHED_SECTIONS.get(section, [])
+            switched_off = all(self.parser.get(*s, fallback="false").strip().lower() == "false" for s in switches)
+            for key, value in self.parser.items(section):
+                where = (section, key)
+                if where in MODELLED:
+                    continue
+                if where == ("architecture_presets", "bandwidth") and not bandwidth_used:
+                    continue
+                inert = INERT_WHEN.get(where)
+                if inert is not None and value.strip().lower() == inert:
+                    continue
+                if switches and switched_off and where not in INERT_WHEN:
+                    continue
+                known = where in KNOWN_UNMODELLED or where in INERT_WHEN or section in SWITCHED_SECTIONS
+                (unmodelled if known else unknown).setdefault(section, []).append(self._spelling(section, key))
+        parts = []
+        for title, found in (("keys desim does not model yet", unmodelled), ("keys desim does not know", unknown)):
+            if found:
+                parts.append(f"{title}: " + "; ".join(f"[{sec}] {', '.join(keys)}" for sec, keys in found.items()))
+        if parts:
+            warnings.warn(DesimWarning(f"{self.path}: ignored " + "; ".join(parts)), stacklevel=3)
+
+    def _spelling(self, section: str, key: str) -> str:
+        return self.lines.get((section, key, "spelling"), key)
+
+
+def _key_lines(text: str) -> dict:
+    """Line numbers (and original spellings) of each key, by lower-cased section and key."""
+    found: dict = {}
+    section = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"\s*\[([^\]]+)\]", line)
+        if header:
+            section = header.group(1).strip()
+            continue
+        entry = re.match(r"\s*([^#;:=\s][^:=]*?)\s*[:=]", line)
+        if entry and section is not None:
+            key = entry.group(1)
+            found[(section, key.lower())] = number
+            found[(section, key.lower(), "spelling")] = key
+    return found
+
+
+def _positive(text: str, kind: type) -> int | float | None:
+    try:
+        value = kind(text.strip())
+    except ValueError:
+        return None
+    return value if value > 0 and not (isinstance(value, float) and not math.isfinite(value)) else None

@@ -1,0 +1,119 @@
+"""SCALE-Sim topology CSVs: conv layers or GEMMs, one per row after a header row.
+
+Conv rows: ``name, IFMAP height, IFMAP width, filter height, filter width, channels, filters,
+stride[, stride width]`` (heights and widths already padded). GEMM rows (``-i gemm``):
+``name, M, N, K``. Rows may end with a comma; blank lines are skipped. A conv layer whose name
+contains ``DP`` is depthwise, and, as in SCALE-Sim, becomes one single-channel layer per channel,
+named ``<name>Channel_<i>``. Columns beyond these are named in one warning and ignored.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from desim.errors import DesimError, DesimWarning, read_text
+from desim.workload import Layer
+
+CONV_FIELDS = (
+    "IFMAP Height",
+    "IFMAP Width",
+    "Filter Height",
+    "Filter Width",
+    "Channels",
+    "Num Filter",
+    "Strides",
+)
+GEMM_FIELDS = ("M", "N", "K")
+FORMATS = ("conv", "gemm")
+
+
+def read_topology(path: str | Path, fmt: str = "conv") -> list[Layer]:
+    """The layers of a topology file, checked; DesimError names the file and line of a bad row."""
+    if fmt not in FORMATS:
+        raise DesimError(f"unknown topology format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    fields = CONV_FIELDS if fmt == "conv" else GEMM_FIELDS
+    optional = ("Stride Width",) if fmt == "conv" else ()
+    text = read_text(path, "topology file")
+    rows = [(number, _cells(line)) for number, line in enumerate(text.splitlines(), start=1)]
+    rows = [(number, cells) for number, cells in rows if cells]
+    if not rows:
+        raise DesimError("the topology is empty: expected a header row and at least one layer", file=path)
+    (header_line, header), body = rows[0], rows[1:]
+    if len(header) > 1 and all(_is_int(cell) for cell in header[1:]):
+        raise DesimError(
+            "the first row must be a header (column names), but it looks like a layer", file=path, line=header_line
+        )
+    if not body:
+        raise DesimError("the topology has a header but no layers", file=path, line=header_line)
+
+    layers: list[Layer] = []
+    ignored: set[str] = set()
+    width = 1 + len(fields) + len(optional)
+    for number, cells in body:
+        if len(cells) < 1 + len(fields):
+            raise DesimError(
+                f"expected {1 + len(fields)} fields (name, {', '.join(fields)}), got {len(cells)}",
+                file=path,
+                line=number,
+            )
+        for index in range(width, len(cells)):
+            if cells[index]:
+                ignored.add(header[index] if index < len(header) and header[index] else f"column {index + 1}")
+        name = cells[0]
+        if not name:
+            raise DesimError("the layer name (first field) is empty", file=path, line=number)
+        names = (*fields, *optional)
+        values = [_positive_int(cells[i + 1], names[i], path, number) for i in range(min(len(cells), width) - 1)]
+        try:
+            layers.extend(_layers(name, values, fmt))
+            layers[-1].check()
+        except DesimError as error:
+            raise DesimError(error.message, file=path, line=number) from None
+    if ignored:
+        warnings.warn(
+            DesimWarning(f"{path}: columns desim does not model were ignored: {', '.join(sorted(ignored))}"),
+            stacklevel=2,
+        )
+    return layers
+
+
+def _layers(name: str, values: list[int], fmt: str) -> list[Layer]:
+    if fmt == "gemm":
+        m, n, k = values
+        return [Layer.gemm(name, m, n, k)]
+    height, width, filter_h, filter_w, channels, filters, stride = values[:7]
+    stride_w = values[7] if len(values) > 7 else stride
+    if "DP" in name:
+        return [
+            Layer(f"{name}Channel_{i}", height, width, filter_h, filter_w, 1, filters, stride, stride_w)
+            for i in range(channels)
+        ]
+    return [Layer(name, height, width, filter_h, filter_w, channels, filters, stride, stride_w)]
+
+
+def _cells(line: str) -> list[str]:
+    cells = [cell.strip() for cell in line.split(",")]
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _positive_int(text: str, field: str, path: str | Path, line: int) -> int:
+    if not text:
+        raise DesimError(f"field '{field}' is empty; expected a positive integer", file=path, line=line)
+    try:
+        value = int(text)
+    except ValueError:
+        raise DesimError(f"field '{field}' must be a positive integer, got {text!r}", file=path, line=line) from None
+    if value < 1:
+        raise DesimError(f"field '{field}' must be a positive integer, got {value}", file=path, line=line)
+    return value

@@ -1,0 +1,79 @@
+"""The registry of component kinds, filled from the ``desim.components`` entry-point group.
+
+Stock components register exactly as a third-party package does, by an entry point whose name
+is the kind and whose value is the class::
+
+    [project.entry-points."desim.components"]
+    my_cache = "my_package.cache:MyCache"
+
+so the engine never imports the stock library by name. Tests and scripts can also build a
+:class:`Registry` by hand and :meth:`Registry.register` classes into it.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.metadata import entry_points
+
+from desim.component import Component
+from desim.errors import DesimError
+
+ENTRY_POINT_GROUP = "desim.components"
+
+
+class Registry:
+    """Component classes by kind. Registering a kind twice is an error."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, type[Component]] = {}
+
+    def register(self, cls: type[Component]) -> type[Component]:
+        """Add ``cls`` under its ``kind``; usable as a class decorator."""
+        if not (isinstance(cls, type) and issubclass(cls, Component)):
+            raise DesimError(f"{cls!r} is not a Component subclass")
+        if not cls.kind:
+            raise DesimError(f"{cls.__qualname__} declares no kind")
+        existing = self._kinds.get(cls.kind)
+        if existing is not None and existing is not cls:
+            raise DesimError(f"kind {cls.kind!r} is registered twice: by {_qualname(existing)} and {_qualname(cls)}")
+        self._kinds[cls.kind] = cls
+        return cls
+
+    def get(self, kind: str) -> type[Component]:
+        try:
+            return self._kinds[kind]
+        except KeyError:
+            raise DesimError(f"unknown kind {kind!r} (known: {', '.join(sorted(self._kinds))})") from None
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._kinds
+
+    def kinds(self) -> list[str]:
+        return sorted(self._kinds)
+
+    @classmethod
+    def from_entry_points(cls, group: str = ENTRY_POINT_GROUP) -> Registry:
+        """A registry holding every class advertised in the entry-point ``group``."""
+        registry = cls()
+        for entry in entry_points(group=group):
+            try:
+                loaded = entry.load()
+            except Exception as error:  # a broken plugin must say which one it is
+                raise DesimError(f"cannot load component {entry.name!r} from {entry.value}: {error}") from error
+            if getattr(loaded, "kind", None) != entry.name:
+                raise DesimError(
+                    f"entry point {entry.name!r} ({entry.value}) loads a class whose kind is "
+                    f"{getattr(loaded, 'kind', None)!r}; the entry-point name must equal the kind"
+                )
+            registry.register(loaded)
+        return registry
+
+
+@functools.cache
+def default_registry() -> Registry:
+    """The registry of installed components, loaded once per process (it only holds classes)."""
+    return Registry.from_entry_points()
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -1,0 +1,265 @@
+"""A system: a networkx ``DiGraph`` whose nodes are components and whose edges are links.
+
+A node carries ``kind`` (a registered component kind) and ``params`` (a mapping); an edge runs
+from a request port to a response port and carries ``src_port``, ``dst_port`` and optionally
+``bandwidth_bytes_per_cycle`` and ``latency_cycles``. Adding a global buffer, a second array or
+a mesh is a change of graph, not of code.
+
+Lifecycle: build the graph -> :meth:`System.validate` (kinds known, params typed, ports connected
+with compatible roles, routes exist; errors name the node and port) -> :meth:`System.elaborate`
+(fresh component instances on a SimPy environment, routes resolved to object references) -> run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from desim.channel import Channel
+from desim.component import Component, Interconnect
+from desim.errors import DesimError
+from desim.link import Link
+from desim.ports import REQUEST, RESPONSE, PortBinding
+from desim.registry import Registry, default_registry
+from desim.route import Route
+
+if TYPE_CHECKING:
+    import simpy
+
+
+@dataclass
+class Elaborated:
+    """A system made live on one environment: its components and links by name."""
+
+    components: dict[str, Component]
+    links: dict[tuple[str, str], Link]
+
+
+class System:
+    """Components wired by links, as a networkx ``DiGraph``.
+
+    Args:
+        graph: nodes with ``kind`` and ``params``; edges with ``src_port``, ``dst_port`` and
+            optional link parameters.
+        name: the run name (reports go under a folder of this name).
+        word_bytes: bytes per operand element (SCALE-Sim's word).
+        source: the file the system came from, named in error messages.
+        registry: where kinds are looked up; the installed components by default.
+    """
+
+    def __init__(
+        self,
+        graph: nx.DiGraph,
+        *,
+        name: str = "desim_run",
+        word_bytes: int = 1,
+        source: str | Path | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.graph = graph
+        self.name = name
+        self.word_bytes = word_bytes
+        self.source = str(source) if source is not None else None
+        self.registry = registry if registry is not None else default_registry()
+
+    @classmethod
+    def build(
+        cls,
+        components: Mapping[str, Mapping[str, Any]],
+        links: Iterable[Mapping[str, Any]],
+        **kwargs: Any,
+    ) -> System:
+        """Build from plain data: ``{node: {"kind": ..., **params}}`` and links such as
+        ``{"from": "array.ifmap", "to": "sram_ifmap.compute", "latency_cycles": 2}``.
+        """
+        graph = nx.DiGraph()
+        for node, spec in components.items():
+            params = dict(spec)
+            kind = params.pop("kind", None)
+            if kind is None:
+                raise DesimError("component has no 'kind'", key=node, file=kwargs.get("source"))
+            graph.add_node(node, kind=kind, params=params)
+        for index, spec in enumerate(links):
+            attrs = dict(spec)
+            src, src_port = _endpoint(attrs.pop("from", None), f"links[{index}].from")
+            dst, dst_port = _endpoint(attrs.pop("to", None), f"links[{index}].to")
+            for node, end in ((src, "from"), (dst, "to")):
+                if node not in graph:
+                    raise DesimError(
+                        f"names node {node!r}, which is not a component (components: "
+                        f"{', '.join(components) or 'none'})",
+                        key=f"links[{index}].{end}",
+                        file=kwargs.get("source"),
+                    )
+            add_link(graph, src, src_port, dst, dst_port, key=f"links[{index}]", **attrs)
+        return cls(graph, **kwargs)
+
+    def nodes_of(self, role: type[Component]) -> list[str]:
+        """Names of the nodes whose kind is a subclass of ``role`` (unknown kinds are skipped)."""
+        return [
+            node
+            for node, data in self.graph.nodes(data=True)
+            if data.get("kind") in self.registry and issubclass(self.registry.get(data["kind"]), role)
+        ]
+
+    def kind_of(self, node: str) -> type[Component]:
+        return self.registry.get(self.graph.nodes[node]["kind"])
+
+    def params_of(self, node: str) -> dict[str, Any]:
+        return dict(self.graph.nodes[node].get("params", {}))
+
+    # -- validation ------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check the whole system before time starts; raise DesimError naming the node and port."""
+        self._instantiate()
+
+    def _instantiate(self) -> tuple[dict[str, Component], dict[tuple[str, str], Link]]:
+        try:
+            components = self._components()
+            links = self._links(components)
+            self._bind_ports(components)
+            for component in components.values():
+                component.check()
+        except DesimError as error:
+            raise error.located(file=self.source) from None
+        return components, links
+
+    def _components(self) -> dict[str, Component]:
+        components: dict[str, Component] = {}
+        for node, data in self.graph.nodes(data=True):
+            if "kind" not in data:
+                raise DesimError("a link names this node, but no component of that name exists", key=node)
+            try:
+                cls = self.registry.get(data["kind"])
+            except DesimError as error:
+                raise DesimError(error.message, key=f"{node}.kind") from None
+            components[node] = cls(node, data.get("params", {}))
+        return components
+
+    def _links(self, components: dict[str, Component]) -> dict[tuple[str, str], Link]:
+        links = {}
+        for src, dst, attrs in self.graph.edges(data=True):
+            for node, port_name, role in ((src, attrs["src_port"], REQUEST), (dst, attrs["dst_port"], RESPONSE)):
+                declared = components[node].declared_ports
+                port = declared.get(port_name)
+                if port is None:
+                    raise DesimError(
+                        f"kind {components[node].kind!r} has no port {port_name!r} "
+                        f"(ports: {', '.join(declared) or 'none'})",
+                        key=f"{node}.{port_name}",
+                    )
+                if port.role != role:
+                    side = "starts" if role == REQUEST else "ends"
+                    raise DesimError(
+                        f"is a {port.role} port, but a link {side} there (links run from a "
+                        f"request port to a response port)",
+                        key=f"{node}.{port_name}",
+                    )
+            links[(src, dst)] = Link.from_attrs(src, dst, attrs)
+        return links
+
+    def _bind_ports(self, components: dict[str, Component]) -> None:
+        for node, component in components.items():
+            for port_name, port in component.declared_ports.items():
+                if port.role == REQUEST:
+                    attached = [v for _, v, a in self.graph.out_edges(node, data=True) if a["src_port"] == port_name]
+                else:
+                    attached = [u for u, _, a in self.graph.in_edges(node, data=True) if a["dst_port"] == port_name]
+                key = f"{node}.{port_name}"
+                if not attached:
+                    if port.required:
+                        target = f" to {port.peer_names()}" if port.role == REQUEST else ""
+                        raise DesimError(f"is not connected (it needs a link{target})", key=key)
+                    continue
+                if len(attached) > 1 and not port.multiple:
+                    raise DesimError(f"takes one link, but {len(attached)} attach: {', '.join(attached)}", key=key)
+                if port.role == REQUEST:
+                    nodes = self._path(components, node, port_name, attached[0])
+                    component.bind(port_name, PortBinding(peer=components[nodes[-1]], nodes=nodes))
+
+    def _path(self, components: dict[str, Component], src: str, port_name: str, first: str) -> list[str]:
+        """The nodes from ``src`` through ``first`` to the one component of the port's peer class."""
+        port = components[src].declared_ports[port_name]
+        wanted = port.peer or Component
+        key = f"{src}.{port_name}"
+        if isinstance(components[first], wanted):
+            return [src, first]
+        if not isinstance(components[first], Interconnect):
+            raise DesimError(
+                f"links to {first!r} (kind {components[first].kind!r}), but needs {port.peer_names()}",
+                key=key,
+            )
+        carriers = {n for n, c in components.items() if isinstance(c, Interconnect)}
+        view = nx.subgraph_view(self.graph, filter_edge=lambda a, b: a in carriers)
+        reachable = nx.single_source_shortest_path(view, first)
+        found = sorted(n for n in reachable if n != src and isinstance(components[n], wanted))
+        if not found:
+            raise DesimError(f"has no route to {port.peer_names()} (through {first!r})", key=key)
+        if len(found) > 1:
+            raise DesimError(
+                f"reaches more than one {port.peer_names()} ({', '.join(found)}); a port is routed to exactly one",
+                key=key,
+            )
+        return [src, *reachable[found[0]]]
+
+    # -- elaboration -----------------------------------------------------------------------------
+
+    def elaborate(self, env: simpy.Environment) -> Elaborated:
+        """Fresh, validated components on ``env``, with every request port's route resolved."""
+        components, links = self._instantiate()
+        for link in links.values():
+            link.elaborate(env)
+        for component in components.values():
+            component.elaborate(env, self)
+        for component in components.values():
+            for port_name, port in component.declared_ports.items():
+                binding = component.__dict__.get(port_name)
+                if port.role == REQUEST and binding is not None:
+                    binding.route = _route(env, binding, components, links)
+        return Elaborated(components, links)
+
+
+def add_link(
+    graph: nx.DiGraph, src: str, src_port: str, dst: str, dst_port: str, *, key: str = "", **attrs: Any
+) -> None:
+    """Add the link ``src.src_port -> dst.dst_port``; one link per ordered pair of nodes."""
+    if graph.has_edge(src, dst):
+        raise DesimError(f"a second link from {src!r} to {dst!r}; one link joins a pair of nodes", key=key or None)
+    graph.add_edge(src, dst, src_port=src_port, dst_port=dst_port, **attrs)
+
+
+def _endpoint(text: Any, key: str) -> tuple[str, str]:
+    if not isinstance(text, str) or text.count(".") != 1 or not all(text.split(".")):
+        raise DesimError(f"expected 'node.port', got {text!r}", key=key)
+    node, port = text.split(".")
+    return node, port
+
+
+def _route(env: simpy.Environment, binding: PortBinding, components: dict[str, Component], links: dict) -> Route:
+    """Turn a node path into hops: link channels and interconnect hops, both ways.
+
+    Ideal link channels (infinite bandwidth, no latency) would only pass transfers on, so they
+    are left out of the hot path; interconnects always stay, since they count what crosses them.
+    """
+    nodes = binding.nodes
+    last = len(nodes) - 1
+    to_peer, from_peer = [], []
+    for i in range(last):
+        if i > 0:
+            to_peer.append(components[nodes[i]].hop(nodes[i - 1], nodes[i + 1]))
+        _append_unless_ideal(to_peer, links[(nodes[i], nodes[i + 1])].forward)
+    for i in range(last, 0, -1):
+        _append_unless_ideal(from_peer, links[(nodes[i - 1], nodes[i])].backward)
+        if i - 1 > 0:
+            from_peer.append(components[nodes[i - 1]].hop(nodes[i], nodes[i - 2]))
+    return Route(env, nodes, binding.peer, tuple(to_peer), tuple(from_peer))
+
+
+def _append_unless_ideal(hops: list, channel: Channel | None) -> None:
+    if channel is not None and not channel.ideal:
+        hops.append(channel)

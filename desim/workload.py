@@ -1,0 +1,95 @@
+"""The workload: layers seen as GEMMs, keeping the conv geometry that decides which bytes they touch.
+
+A layer multiplies IFMAP ``M x K`` by FILTER ``K x N`` into OFMAP ``M x N``: ``M`` output pixels,
+``K = R*S*C`` window elements, ``N`` filters. Input height and width are taken as already padded
+(SCALE-Sim's convention), so ``E = ceil((H - R + stride) / stride)``; when the stride does not
+divide ``H - R`` the last window overhangs the input edge, and its overhang reads nothing. A GEMM
+``M, N, K`` is the conv ``H=M, W=K, R=1, S=K, C=1, N filters, stride 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from desim.errors import DesimError
+
+OPERANDS = ("ifmap", "filter", "ofmap")
+"""The three operands of a layer, in report order."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv or GEMM layer. Build GEMMs with :meth:`Layer.gemm`."""
+
+    name: str
+    ifmap_height: int
+    ifmap_width: int
+    filter_height: int
+    filter_width: int
+    channels: int
+    num_filters: int
+    stride_height: int = 1
+    stride_width: int = 1
+
+    @classmethod
+    def gemm(cls, name: str, m: int, n: int, k: int) -> Layer:
+        """The layer computing an ``M x K`` by ``K x N`` matrix product."""
+        return cls(name, m, k, 1, k, 1, n, 1, 1)
+
+    def check(self) -> None:
+        """Raise DesimError naming the first field that makes this layer impossible."""
+        for field in (
+            "ifmap_height",
+            "ifmap_width",
+            "filter_height",
+            "filter_width",
+            "channels",
+            "num_filters",
+            "stride_height",
+            "stride_width",
+        ):
+            value = getattr(self, field)
+            if value < 1:
+                raise DesimError(f"{field} must be a positive integer, got {value}", key=self.name)
+        if self.filter_height > self.ifmap_height:
+            raise DesimError(
+                f"filter height {self.filter_height} is larger than the ifmap height {self.ifmap_height}",
+                key=self.name,
+            )
+        if self.filter_width > self.ifmap_width:
+            raise DesimError(
+                f"filter width {self.filter_width} is larger than the ifmap width {self.ifmap_width}",
+                key=self.name,
+            )
+
+    @property
+    def ofmap_height(self) -> int:
+        return -(-(self.ifmap_height - self.filter_height) // self.stride_height) + 1
+
+    @property
+    def ofmap_width(self) -> int:
+        return -(-(self.ifmap_width - self.filter_width) // self.stride_width) + 1
+
+    @property
+    def m(self) -> int:
+        """Output pixels: rows of the IFMAP and OFMAP matrices."""
+        return self.ofmap_height * self.ofmap_width
+
+    @property
+    def k(self) -> int:
+        """Window size: columns of IFMAP, rows of FILTER."""
+        return self.filter_height * self.filter_width * self.channels
+
+    @property
+    def n(self) -> int:
+        """Filters: columns of FILTER and OFMAP."""
+        return self.num_filters
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.n * self.k
+
+    @property
+    def ifmap_elements(self) -> int:
+        """Distinct input elements of the whole layer."""
+        return self.ifmap_height * self.ifmap_width * self.channels

@@ -1,0 +1,47 @@
+"""Distinct input bytes of an im2col block, against a brute-force set of addresses."""
+
+import itertools
+
+import pytest
+from desim.components.compute.ifmap_footprint import distinct_inputs
+
+from desim.workload import Layer
+
+
+def brute_force(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> int:
+    seen = set()
+    for m, k in itertools.product(range(m0, m1), range(k0, k1)):
+        eh, ew = divmod(m, layer.ofmap_width)
+        r, rest = divmod(k, layer.filter_width * layer.channels)
+        s, c = divmod(rest, layer.channels)
+        h, w = eh * layer.stride_height + r, ew * layer.stride_width + s
+        if h < layer.ifmap_height and w < layer.ifmap_width:
+            seen.add((h, w, c))
+    return len(seen)
+
+
+LAYERS = [
+    Layer("3x3 s1", 9, 8, 3, 3, 3, 4),
+    Layer("3x3 s2", 11, 9, 3, 3, 2, 4, 2, 2),
+    Layer("1x1 s1", 6, 6, 1, 1, 5, 4),
+    Layer("1x1 s2", 7, 7, 1, 1, 3, 4, 2, 2),
+    Layer("7x7 s2", 15, 16, 7, 7, 3, 4, 2, 2),
+    Layer("overhang", 10, 10, 3, 3, 2, 4, 4, 4),
+    Layer("past the edge", 2, 5, 1, 2, 2, 4, 3, 2),  # output row 1 starts at input row 3: reads nothing
+    Layer.gemm("gemm", 6, 5, 7),
+]
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name)
+def test_counts_match_brute_force_on_every_block(layer):
+    m, k = layer.m, layer.k
+    cuts_m = sorted({0, 1, m // 3, m // 2, m - 1, m})
+    cuts_k = sorted({0, 1, k // 4, k // 2, k - 2, k})
+    for (m0, m1), (k0, k1) in itertools.product(itertools.pairwise(cuts_m), itertools.pairwise(cuts_k)):
+        assert distinct_inputs(layer, m0, m1, k0, k1) == brute_force(layer, m0, m1, k0, k1), (m0, m1, k0, k1)
+    assert distinct_inputs(layer, 0, m, 0, k) == brute_force(layer, 0, m, 0, k)
+
+
+def test_whole_layer_touches_the_whole_input_when_windows_cover_it():
+    layer = Layer("cover", 9, 9, 3, 3, 4, 2)
+    assert distinct_inputs(layer, 0, layer.m, 0, layer.k) == layer.ifmap_elements

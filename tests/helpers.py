@@ -1,0 +1,49 @@
+"""Shared test helpers: the golden SCALE-Sim data, a standard system builder, a layer runner."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from desim.io.scalesim_cfg import standard_system
+from desim.simulation import LayerResult, Simulation
+from desim.system import System
+from desim.workload import Layer
+
+DATA = Path(__file__).parent / "data"
+REFERENCE = DATA / "scalesim-2.0.2"
+ROOT = Path(__file__).parents[1]
+CASES = sorted(p.name for p in REFERENCE.iterdir() if p.is_dir())
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    """A SCALE-Sim style CSV (", " separators, trailing commas) as dicts keyed by column name."""
+    with path.open() as handle:
+        rows = list(csv.reader(handle, skipinitialspace=True))
+    header = [name for name in rows[0] if name]
+    return [dict(zip(header, row[: len(header)], strict=True)) for row in rows[1:] if row]
+
+
+def system(
+    rows: int = 32,
+    cols: int = 32,
+    dataflow: str = "ws",
+    sram_bytes: int | dict[str, int] = 64 * 1024,
+    bandwidth: float = math.inf,
+    word_bytes: int = 1,
+) -> System:
+    """The standard SCALE-Sim system with the given knobs."""
+    sizes = sram_bytes if isinstance(sram_bytes, dict) else dict.fromkeys(("ifmap", "filter", "ofmap"), sram_bytes)
+    return standard_system(
+        rows=rows,
+        cols=cols,
+        dataflow=dataflow,
+        sram_bytes=sizes,
+        bandwidth_bytes_per_cycle=bandwidth,
+        word_bytes=word_bytes,
+    )
+
+
+def run(sys_: System, layers: list[Layer]) -> list[LayerResult]:
+    return list(Simulation(sys_).run(layers))
