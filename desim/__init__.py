@@ -5,7 +5,7 @@ simulation loop, and nothing about systolic arrays or DRAM; the stock hardware l
 ``desim.components`` and registers through the ``desim.components`` entry-point group.
 """
 
-from desim.component import Buffer, Component, Compute, Interconnect, Memory
+from desim.component import Buffer, Component, Compute, Interconnect, Memory, ProcessGenerator
 from desim.errors import DesimError
 from desim.params import REQUIRED, Param
 from desim.ports import REQUEST, RESPONSE, Port
@@ -28,6 +28,7 @@ __all__ = [
     "Memory",
     "Param",
     "Port",
+    "ProcessGenerator",
     "Stat",
     "__version__",
 ]

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import simpy
 
+    from desim.component import ProcessGenerator
+
 
 class Completion(Protocol):
     """Told when a transfer has passed its last hop."""
@@ -117,10 +119,6 @@ class Channel:
         """Cycles transfers spent queued before service, summed over transfers."""
         return self._wait_ticks / self._ticks_per_cycle if not self.infinite else 0.0
 
-    @property
-    def queue_depth(self) -> int:
-        return len(self._queue)
-
     def submit(self, transfer: Transfer) -> None:
         self.bytes += transfer.nbytes
         self.transfers += 1
@@ -136,7 +134,7 @@ class Channel:
             wake, self._wake = self._wake, None
             wake.succeed()
 
-    def _serve(self):
+    def _serve(self) -> ProcessGenerator:
         env = self.env
         queue = self._queue
         latency = self.latency_cycles

@@ -16,7 +16,7 @@ The engine only distinguishes roles, never hardware:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from desim.errors import DesimError
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
     from desim.channel import Hop
     from desim.system import System
+
+ProcessGenerator = Generator["simpy.Event", Any, None]
+"""The type of a SimPy process body: a generator that yields events."""
 
 
 class Component:
@@ -94,7 +97,10 @@ class Component:
         self.__dict__[port] = binding
 
     def check(self) -> None:
-        """Validate what needs the bound ports (operands match, sizes fit). Raise DesimError."""
+        """Validate what needs the bound ports and ``self.system`` (operands match, sizes fit).
+
+        Raise DesimError naming the node and the offending param or port.
+        """
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         """Create processes and resources on ``env``. Called once, before time starts."""

@@ -40,8 +40,7 @@ class Simulation:
     def run(self, workload: Iterable[Layer]) -> Iterator[LayerResult]:
         """Simulate each layer in turn, yielding its result as soon as it finishes."""
         env = simpy.Environment()
-        live = self.system.elaborate(env)
-        components = list(live.components.values())
+        components = list(self.system.elaborate(env).values())
         computes = [c for c in components if isinstance(c, Compute)]
         if not computes:
             raise DesimError("the system has no compute component to run layers on", file=self.system.source)

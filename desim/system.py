@@ -13,7 +13,6 @@ with compatible roles, routes exist; errors name the node and port) -> :meth:`Sy
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +28,6 @@ from desim.route import Route
 
 if TYPE_CHECKING:
     import simpy
-
-
-@dataclass
-class Elaborated:
-    """A system made live on one environment: its components and links by name."""
-
-    components: dict[str, Component]
-    links: dict[tuple[str, str], Link]
 
 
 class System:
@@ -110,7 +101,9 @@ class System:
         return self.registry.get(self.graph.nodes[node]["kind"])
 
     def params_of(self, node: str) -> dict[str, Any]:
-        return dict(self.graph.nodes[node].get("params", {}))
+        """The node's parameters as its component sees them: checked, with defaults filled in."""
+        component = self.kind_of(node)(node, self.graph.nodes[node].get("params", {}))
+        return {name: getattr(component, name) for name in component.declared_params}
 
     # -- validation ------------------------------------------------------------------------------
 
@@ -139,6 +132,7 @@ class System:
             except DesimError as error:
                 raise DesimError(error.message, key=f"{node}.kind") from None
             components[node] = cls(node, data.get("params", {}))
+            components[node].system = self
         return components
 
     def _links(self, components: dict[str, Component]) -> dict[tuple[str, str], Link]:
@@ -209,8 +203,8 @@ class System:
 
     # -- elaboration -----------------------------------------------------------------------------
 
-    def elaborate(self, env: simpy.Environment) -> Elaborated:
-        """Fresh, validated components on ``env``, with every request port's route resolved."""
+    def elaborate(self, env: simpy.Environment) -> dict[str, Component]:
+        """Fresh, validated components on ``env``, by name, with every request port's route resolved."""
         components, links = self._instantiate()
         for link in links.values():
             link.elaborate(env)
@@ -221,7 +215,7 @@ class System:
                 binding = component.__dict__.get(port_name)
                 if port.role == REQUEST and binding is not None:
                     binding.route = _route(env, binding, components, links)
-        return Elaborated(components, links)
+        return components
 
 
 def add_link(

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from desim.components.compute.dataflow import DATAFLOWS, map_layer
 from desim.components.compute.fold_schedule import FoldSchedule, build_schedule
 from desim.components.memory.scratchpad import Scratchpad
 
-from desim import REQUEST, Compute, DesimError, Param, Port, Stat
+from desim import REQUEST, Compute, DesimError, Param, Port, ProcessGenerator, Stat
 from desim.workload import OPERANDS, Layer
 
 if TYPE_CHECKING:
     import simpy
+
+    from desim.system import System
 
 
 class SystolicArray(Compute):
@@ -64,10 +67,17 @@ class SystolicArray(Compute):
                     f"connects to {buffer.name!r}, which holds {buffer.operand!r}, not {operand!r}",
                     key=f"{self.name}.{operand}",
                 )
+            word_bytes = self.system.word_bytes
+            if buffer.max_tile_bytes < word_bytes:
+                raise DesimError(
+                    f"{buffer.capacity_bytes} bytes cannot double-buffer {word_bytes}-byte words "
+                    f"(it needs at least {2 * word_bytes})",
+                    key=f"{buffer.name}.capacity_bytes",
+                )
 
-    def elaborate(self, env: simpy.Environment, system) -> None:
+    def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
-        self._schedules: dict[tuple, FoldSchedule] = {}
+        self._schedules: dict[Layer, FoldSchedule] = {}
 
     def run_layer(self, layer: Layer) -> simpy.Event:
         schedule = self._schedule(layer)
@@ -78,23 +88,14 @@ class SystolicArray(Compute):
 
     def _schedule(self, layer: Layer) -> FoldSchedule:
         """The layer's schedule; layers of the same shape (ResNet's repeated blocks) share one."""
-        key = (
-            layer.ifmap_height,
-            layer.ifmap_width,
-            layer.filter_height,
-            layer.filter_width,
-            layer.channels,
-            layer.num_filters,
-            layer.stride_height,
-            layer.stride_width,
-        )
+        key = dataclasses.replace(layer, name="")
         if key not in self._schedules:
             mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
             staged = {op: getattr(self, op).peer.max_tile_bytes for op in OPERANDS}
             self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, staged)
         return self._schedules[key]
 
-    def _execute(self, layer: Layer, schedule: FoldSchedule):
+    def _execute(self, layer: Layer, schedule: FoldSchedule) -> ProcessGenerator:
         env = self.env
         ifmap, filter_, ofmap = self.ifmap.peer, self.filter.peer, self.ofmap.peer
         start = env.now

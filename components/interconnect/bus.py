@@ -14,6 +14,8 @@ from desim.workload import Layer
 if TYPE_CHECKING:
     import simpy
 
+    from desim.system import System
+
 
 class Bus(QueueStats, Interconnect):
     """A shared, half-duplex bus: every transfer crossing it queues for one channel.
@@ -35,7 +37,7 @@ class Bus(QueueStats, Interconnect):
 
     bytes = Stat("bytes", "bytes carried, both directions")
 
-    def elaborate(self, env: simpy.Environment, system) -> None:
+    def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
         self._channel = Channel(env, self.name, self.bandwidth_bytes_per_cycle, self.latency_cycles)
 

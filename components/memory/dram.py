@@ -14,6 +14,8 @@ from desim.workload import Layer
 if TYPE_CHECKING:
     import simpy
 
+    from desim.system import System
+
 
 class Dram(QueueStats, Memory):
     """Main memory serving every client from one FIFO queue at a fixed bandwidth and latency.
@@ -38,7 +40,7 @@ class Dram(QueueStats, Memory):
     read_bytes = Stat("bytes", "bytes read")
     write_bytes = Stat("bytes", "bytes written")
 
-    def elaborate(self, env: simpy.Environment, system) -> None:
+    def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
         self._channel = Channel(env, self.name, self.bandwidth_bytes_per_cycle, self.latency_cycles)
 

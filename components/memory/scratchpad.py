@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from desim import REQUEST, RESPONSE, Buffer, Memory, Param, Port, Stat
+from desim import REQUEST, RESPONSE, Buffer, Memory, Param, Port, ProcessGenerator, Stat
 from desim.workload import Layer
 
 if TYPE_CHECKING:
     import simpy
+
+    from desim.system import System
 
 
 class Scratchpad(Buffer):
@@ -45,7 +47,7 @@ class Scratchpad(Buffer):
         """The most the array may stage at once: half the SRAM, so the other half can fill."""
         return self.capacity_bytes // 2
 
-    def elaborate(self, env: simpy.Environment, system) -> None:
+    def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
         self._runs: list[int] = []
         self._used = 0
@@ -98,7 +100,7 @@ class Scratchpad(Buffer):
 
     # -- IFMAP / FILTER: the prefetcher ---------------------------------------------------------
 
-    def _prefetch(self, runs: list[int]):
+    def _prefetch(self, runs: list[int]) -> ProcessGenerator:
         capacity = self.capacity_bytes
         for index, nbytes in enumerate(runs):
             while self._held >= 2 or self._used + nbytes > capacity:
@@ -126,7 +128,7 @@ class Scratchpad(Buffer):
         """An event that fires once ``nbytes`` of room are free."""
         return self.env.process(self._await_room(nbytes))
 
-    def _await_room(self, nbytes: int):
+    def _await_room(self, nbytes: int) -> ProcessGenerator:
         while self.free_bytes < nbytes:
             self._room = self.env.event()
             yield self._room
@@ -149,7 +151,7 @@ class Scratchpad(Buffer):
 
     # -- OFMAP: the drainer ---------------------------------------------------------------------
 
-    def _drain(self):
+    def _drain(self) -> ProcessGenerator:
         while True:
             if not self._results:
                 if self._closing:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -29,12 +29,13 @@ from desim.errors import DesimError, read_text
 from desim.params import Param
 from desim.system import System
 
-TOP_LEVEL = {
+SETTINGS = {
     "name": Param(str, "desim_run", description="run name"),
     "word_bytes": Param(int, 1, "bytes", "bytes per operand element", minimum=1),
-    "components": None,
-    "links": None,
 }
+for _key, _param in SETTINGS.items():
+    _param.name = _key
+TOP_LEVEL = (*SETTINGS, "components", "links")
 
 
 def read_arch_yaml(path: str | Path) -> System:
@@ -54,10 +55,7 @@ def read_arch_yaml(path: str | Path) -> System:
         if key not in TOP_LEVEL:
             lines.fail([key], f"unknown key (expected {', '.join(TOP_LEVEL)})", key=str(key))
     settings = {}
-    for key, param in TOP_LEVEL.items():
-        if param is None:
-            continue
-        param.name = key
+    for key, param in SETTINGS.items():
         try:
             settings[key] = param.coerce(data.get(key, param.default))
         except DesimError as error:
@@ -94,7 +92,6 @@ def _link(entry: Any, index: int, lines: _Lines) -> dict[str, Any]:
     if isinstance(entry, dict):
         return dict(entry)
     lines.fail(["links", index], "expected {from: node.port, to: node.port, ...} or [from, to]", key=f"links[{index}]")
-    raise AssertionError  # unreachable: fail() raises
 
 
 def _path_of(key: str, links: list[dict[str, Any]]) -> list[Any]:
@@ -138,5 +135,5 @@ class _Lines:
             found = node.start_mark.line + 1
         return found
 
-    def fail(self, keys: list[Any], message: str, *, key: str) -> None:
+    def fail(self, keys: list[Any], message: str, *, key: str) -> NoReturn:
         raise DesimError(message, file=self.path, line=self.line(keys), key=key)

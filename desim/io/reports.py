@@ -110,6 +110,11 @@ class ReportWriter:
             for operand in OPERANDS
         }
         self.word_bytes = system.word_bytes
+        self.units = {
+            f"{node}.{name}": stat.unit
+            for node in system.graph
+            for name, stat in system.kind_of(node).declared_stats.items()
+        }
         self.system = system
         self.inputs = inputs or {}
         self.dir = Path(outdir)
@@ -205,7 +210,7 @@ class ReportWriter:
     def write_summary(self) -> Path:
         """Write ``SUMMARY.json`` (atomically) with per-layer results and run totals."""
         layers = self.layers
-        pes = self.system.params_of(self.array)
+        array_params = self.system.params_of(self.array)
         totals: dict[str, Any] = {
             key: sum(layer[key] for layer in layers) for key in ("total_cycles", "compute_cycles", "stall_cycles")
         }
@@ -216,8 +221,9 @@ class ReportWriter:
             "desim_version": __version__,
             "run_name": self.system.name,
             "inputs": self.inputs,
-            "compute": {"node": self.array, "kind": self.system.kind_of(self.array).kind, "params": pes},
+            "compute": {"node": self.array, "kind": self.system.kind_of(self.array).kind, "params": array_params},
             "word_bytes": self.word_bytes,
+            "stat_units": self.units,
             "layers": len(layers),
             "totals": totals,
             "per_layer": layers,

@@ -19,6 +19,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from desim.errors import DesimError, DesimWarning, read_text
 from desim.system import System
@@ -163,7 +164,7 @@ def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
     )
 
     mode = "CALC"
-    if reader.has("run_presets", "InterfaceBandwidth") or parser.has_section("run_presets"):
+    if parser.has_section("run_presets"):  # v1 files have none: their cycles assume ideal memory
         mode = reader.get("run_presets", "InterfaceBandwidth").strip().upper()
         if mode not in ("CALC", "USER"):
             reader.fail("run_presets", "InterfaceBandwidth", f"expected CALC or USER, got {mode!r}")
@@ -192,7 +193,7 @@ class _Reader:
     def __init__(self, parser: configparser.ConfigParser, path: str | Path, text: str) -> None:
         self.parser = parser
         self.path = path
-        self.lines = _key_lines(text)
+        self.lines, self.spellings = _key_lines(text)
 
     def has(self, section: str, key: str) -> bool:
         return self.parser.has_option(section, key)
@@ -211,7 +212,7 @@ class _Reader:
             self.fail(section, key, f"expected {what}, got {self.parser.get(section, key)!r}")
         return value
 
-    def fail(self, section: str, key: str, message: str) -> None:
+    def fail(self, section: str, key: str, message: str) -> NoReturn:
         raise DesimError(message, file=self.path, line=self.lines.get((section, key.lower())), key=key)
 
     def warn_about_ignored(self, *, bandwidth_used: bool) -> None:
@@ -241,12 +242,13 @@ class _Reader:
             warnings.warn(DesimWarning(f"{self.path}: ignored " + "; ".join(parts)), stacklevel=3)
 
     def _spelling(self, section: str, key: str) -> str:
-        return self.lines.get((section, key, "spelling"), key)
+        return self.spellings.get((section, key), key)
 
 
-def _key_lines(text: str) -> dict:
-    """Line numbers (and original spellings) of each key, by lower-cased section and key."""
-    found: dict = {}
+def _key_lines(text: str) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], str]]:
+    """Each key's line number and spelling as written, by section and lower-cased key."""
+    lines: dict[tuple[str, str], int] = {}
+    spellings: dict[tuple[str, str], str] = {}
     section = None
     for number, line in enumerate(text.splitlines(), start=1):
         header = re.match(r"\s*\[([^\]]+)\]", line)
@@ -256,9 +258,9 @@ def _key_lines(text: str) -> dict:
         entry = re.match(r"\s*([^#;:=\s][^:=]*?)\s*[:=]", line)
         if entry and section is not None:
             key = entry.group(1)
-            found[(section, key.lower())] = number
-            found[(section, key.lower(), "spelling")] = key
-    return found
+            lines[(section, key.lower())] = number
+            spellings[(section, key.lower())] = key
+    return lines, spellings
 
 
 def _positive(text: str, kind: type) -> int | float | None:

@@ -37,11 +37,11 @@ def test_standard_system_validates_and_routes_through_the_bus():
     system = System.build(*parts())
     system.validate()
     live = system.elaborate(simpy.Environment())
-    route = live.components["sram_ifmap"].memory.route
+    route = live["sram_ifmap"].memory.route
     assert route.nodes == ["sram_ifmap", "bus", "dram"]
-    assert route.peer is live.components["dram"]
+    assert route.peer is live["dram"]
     # ideal links are left out of the hot path; the bus stays (it counts traffic)
-    assert route.to_peer == (live.components["bus"]._channel,)
+    assert route.to_peer == (live["bus"]._channel,)
 
 
 def test_unknown_kind_names_the_node():
@@ -130,6 +130,14 @@ def test_two_memories_behind_one_port_is_ambiguous():
     assert error.value.key == "sram_ifmap.memory" and "more than one" in error.value.message
 
 
+def test_a_buffer_too_small_for_two_words_is_named():
+    components, links = parts()
+    components["sram_filter"]["capacity_bytes"] = 6
+    with pytest.raises(DesimError) as error:
+        System.build(components, links, word_bytes=4).validate()
+    assert error.value.key == "sram_filter.capacity_bytes" and "at least 8" in error.value.message
+
+
 def test_bad_link_parameter_is_named():
     components, links = parts()
     links[3] = {**links[3], "bandwidth_bytes_per_cycle": -1}
@@ -141,7 +149,7 @@ def test_finite_links_become_hops_both_ways():
     components, links = parts()
     links[3] = {**links[3], "bandwidth_bytes_per_cycle": 16, "latency_cycles": 3}
     live = System.build(components, links).elaborate(simpy.Environment())
-    route = live.components["sram_ifmap"].memory.route
+    route = live["sram_ifmap"].memory.route
     assert [type(h) for h in route.to_peer] == [Channel, Channel]
     assert route.request_latency == 3
     assert route.to_peer[0].bandwidth_bytes_per_cycle == 16 and math.isinf(route.to_peer[1].bandwidth_bytes_per_cycle)
@@ -149,6 +157,6 @@ def test_finite_links_become_hops_both_ways():
 
 def test_each_elaboration_is_fresh():
     system = System.build(*parts())
-    first = system.elaborate(simpy.Environment()).components["array"]
-    second = system.elaborate(simpy.Environment()).components["array"]
+    first = system.elaborate(simpy.Environment())["array"]
+    second = system.elaborate(simpy.Environment())["array"]
     assert first is not second

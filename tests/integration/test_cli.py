@@ -62,6 +62,8 @@ def test_stall_report_and_summary_agree(tmp_path):
         assert int(row["Compute Cycles"]) + int(row["Stall Cycles"]) == int(row["Total Cycles"])
     assert summary["totals"]["stall_cycles"] == sum(int(row["Stall Cycles"]) for row in rows)
     assert summary["totals"]["stall_cycles"] == sum(summary["totals"]["stalls"].values())
+    assert summary["stat_units"]["array.stall_ifmap_cycles"] == "cycles"
+    assert summary["stat_units"]["dram.read_bytes"] == "bytes"
 
 
 def test_yaml_run_equals_cfg_run(tmp_path):

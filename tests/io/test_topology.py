@@ -106,3 +106,9 @@ def test_every_shipped_topology_reads_cleanly():
         for path in sorted((ROOT / "topologies" / "gemm").glob("*.csv")):
             assert read_topology(path, "gemm")
     assert len(read_topology(ROOT / "topologies" / "conv" / "resnet50.csv")) == 54
+
+
+def test_a_file_that_is_not_text(tmp_path):
+    path = tmp_path / "topo.csv"
+    path.write_bytes(HEADER.encode() + b"C1, 8, 8, 3, 3, 2, 4, 1,\xff\xfe\n")
+    assert "not UTF-8" in error_of(path).message
