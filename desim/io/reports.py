@@ -1,9 +1,11 @@
-"""Reports: SCALE-Sim's three CSVs, desim's STALL_REPORT.csv, and a JSON summary.
+"""Reports: SCALE-Sim's three CSVs, desim's STALL_REPORT.csv, every stat per layer, a JSON summary.
 
 The CSVs keep SCALE-Sim 2's exact column names and order, ``", "`` separators and trailing
-commas, so existing scripts keep working. Each layer's rows are appended, one ``write`` per
-row, as soon as the layer finishes: a run that is killed keeps every finished layer.
-``SUMMARY.json`` is written at the end, atomically (a temporary file renamed into place).
+commas, so existing scripts keep working. ``LAYER_STATS.jsonl`` holds one JSON object per
+layer with every component's stats, scoped by node name. Each layer's rows and line are
+appended, one ``write`` each, as soon as the layer finishes: a run that is killed keeps every
+finished layer. ``SUMMARY.json`` (totals, per-layer key figures, stat units) is written at the
+end, atomically (a temporary file renamed into place).
 
 Where the numbers come from: the compute component's stats (see ``COMPUTE_STATS``) give cycles,
 utilisation and SRAM counts; each buffer's ``dram_read_bytes``/``dram_write_bytes`` and
@@ -133,6 +135,7 @@ class ReportWriter:
                 ("STALL_REPORT.csv", stall_columns),
             )
         }
+        self._files["LAYER_STATS.jsonl"] = _open_report(self.dir / "LAYER_STATS.jsonl", None)
 
     def __enter__(self) -> ReportWriter:
         return self
@@ -182,6 +185,8 @@ class ReportWriter:
         }
         for name, row in rows.items():
             os.write(self._files[name], _csv_line(row))
+        line = {"id": i, "name": result.layer.name, "stats": s}
+        os.write(self._files["LAYER_STATS.jsonl"], (json.dumps(_finite(line)) + "\n").encode())
         self.layers.append(
             {
                 "id": i,
@@ -190,8 +195,9 @@ class ReportWriter:
                 "compute_cycles": s[a + "compute_cycles"],
                 "stall_cycles": s[a + "stall_cycles"],
                 "stalls": {cause: s[f"{a}stall_{cause}_cycles"] for cause in self.causes},
+                "overall_util_percent": s[a + "overall_util_percent"],
+                "macs": s[a + "macs"],
                 "dram_words": {operand: d["words"] for operand, d in dram.items()},
-                "stats": s,
             }
         )
 
@@ -216,7 +222,7 @@ class ReportWriter:
         }
         totals["stalls"] = {cause: sum(layer["stalls"][cause] for layer in layers) for cause in self.causes}
         totals["dram_words"] = {op: sum(layer["dram_words"][op] for layer in layers) for op in OPERANDS}
-        totals["macs"] = sum(layer["stats"][f"{self.array}.macs"] for layer in layers)
+        totals["macs"] = sum(layer["macs"] for layer in layers)
         summary = {
             "desim_version": __version__,
             "run_name": self.system.name,
@@ -235,12 +241,14 @@ class ReportWriter:
         return path
 
 
-def _open_report(path: Path, columns: tuple[str, ...]) -> int:
+def _open_report(path: Path, columns: tuple[str, ...] | None) -> int:
+    """A fresh report opened for appending, with its CSV header (if ``columns``) written."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     except OSError as error:
         raise DesimError(f"cannot write the report: {error.strerror}", file=path) from None
-    os.write(fd, _csv_line(columns))
+    if columns:
+        os.write(fd, _csv_line(columns))
     return fd
 
 

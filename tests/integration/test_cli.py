@@ -29,10 +29,11 @@ def test_default_run_writes_all_reports(tmp_path):
         "BANDWIDTH_REPORT.csv",
         "COMPUTE_REPORT.csv",
         "DETAILED_ACCESS_REPORT.csv",
+        "LAYER_STATS.jsonl",
         "STALL_REPORT.csv",
         "SUMMARY.json",
     ]
-    assert result.stdout.count("\nlayer ") + result.stdout.startswith("layer ") == 5
+    assert len([line for line in result.stdout.splitlines() if line.startswith("layer ")]) == 5
     assert result.stderr == ""  # the shipped config holds no key desim ignores
 
 
@@ -64,6 +65,11 @@ def test_stall_report_and_summary_agree(tmp_path):
     assert summary["totals"]["stall_cycles"] == sum(summary["totals"]["stalls"].values())
     assert summary["stat_units"]["array.stall_ifmap_cycles"] == "cycles"
     assert summary["stat_units"]["dram.read_bytes"] == "bytes"
+    lines = [json.loads(line) for line in (outdir / "LAYER_STATS.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == list(range(len(rows)))
+    for line, row in zip(lines, rows, strict=True):
+        assert line["stats"]["array.stall_cycles"] == int(row["Stall Cycles"])
+        assert set(line["stats"]) == set(summary["stat_units"])
 
 
 def test_yaml_run_equals_cfg_run(tmp_path):
@@ -233,5 +239,8 @@ def test_a_killed_run_keeps_every_finished_layer(tmp_path):
         rows = text.splitlines()[1:]
         assert [int(row.split(",")[0]) for row in rows] == list(range(len(rows)))
         counts.add(len(rows))
+    stats = [json.loads(line) for line in (outdir / "LAYER_STATS.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in stats] == list(range(len(stats)))
+    counts.add(len(stats))
     assert min(counts) >= 19 and max(counts) - min(counts) <= 1  # at most the layer being written differs
     assert not (outdir / "SUMMARY.json").exists()
