@@ -108,7 +108,7 @@ class Component:
         self.system = system
 
     def begin_layer(self, layer: Layer) -> None:
-        """Reset per-layer state and stats. Called on every component before any layer runs."""
+        """Reset per-layer state and stats. Called on every component before the layer starts."""
         assert self.env is not None, "elaborate() must run before begin_layer()"
         self.layer_start = int(self.env.now)
         for name, stat in self.declared_stats.items():

@@ -81,9 +81,9 @@ class SystolicArray(Compute):
 
     def run_layer(self, layer: Layer) -> simpy.Event:
         schedule = self._schedule(layer)
-        self.ifmap.peer.start_layer(schedule.ifmap_runs)
-        self.filter.peer.start_layer(schedule.filter_runs)
-        self.ofmap.peer.start_layer(None)
+        self.ifmap.peer.serve(schedule.ifmap_runs)
+        self.filter.peer.serve(schedule.filter_runs)
+        self.ofmap.peer.serve(None)
         return self.env.process(self._execute(layer, schedule))
 
     def _schedule(self, layer: Layer) -> FoldSchedule:

@@ -58,11 +58,13 @@ class Scratchpad(Buffer):
         self._wake_drainer: simpy.Event | None = None
         self._drained: simpy.Event | None = None
         self._closing = False
+        self._first_traffic: int | None = None
+        self._last_traffic = 0
         self.fetched = 0
 
     def begin_layer(self, layer: Layer) -> None:
         super().begin_layer(layer)
-        self._first_traffic: int | None = None
+        self._first_traffic = None
         self._last_traffic = 0
 
     def end_layer(self) -> None:
@@ -71,8 +73,9 @@ class Scratchpad(Buffer):
             self.dram_first_cycle = self._first_traffic - self.layer_start
             self.dram_last_cycle = max(self._last_traffic - 1, self._first_traffic) - self.layer_start
 
-    def start_layer(self, runs: list[int] | None) -> None:
-        """Begin the layer: ``runs`` are the bytes of each tile run to prefetch (None for OFMAP)."""
+    def serve(self, runs: list[int] | None) -> None:
+        """Serve the array this layer: prefetch tile runs of these bytes, in order (IFMAP, FILTER),
+        or, with ``runs=None`` (OFMAP), take results and drain them to memory."""
         self._used = 0
         self._held = 0
         self.fetched = 0
