@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 class Completion(Protocol):
     """Told when a transfer has passed its last hop."""
 
+    is_write: bool
+
     def transfer_done(self, transfer: Transfer) -> None: ...
 
 
@@ -91,7 +93,8 @@ class Channel:
         self.infinite = math.isinf(bandwidth_bytes_per_cycle)
         self.ideal = self.infinite and latency_cycles == 0
         if not self.infinite:
-            ratio = Fraction(bandwidth_bytes_per_cycle).limit_denominator(1_000_000)
+            # The decimal the user wrote (0.1 is 1/10, not the nearest binary fraction), exactly.
+            ratio = Fraction(repr(float(bandwidth_bytes_per_cycle)))
             # Service of n bytes lasts n/ratio cycles = n*q ticks of 1/p cycle.
             self._ticks_per_cycle = ratio.numerator
             self._ticks_per_byte = ratio.denominator

@@ -76,7 +76,7 @@ def main() -> None:
 def run(config: str | None, arch: str | None, topology: str | None, outdir: str, input_type: str, quiet: bool) -> None:
     """Simulate a topology on an architecture and write the reports."""
     if config and arch:
-        raise click.UsageError("give a SCALE-Sim config (-c) or a YAML architecture (-a), not both")
+        raise DesimError("give a SCALE-Sim config (-c) or a YAML architecture (-a), not both")
     if arch:
         system = read_arch_yaml(arch)
         configured_topology = None
@@ -89,11 +89,16 @@ def run(config: str | None, arch: str | None, topology: str | None, outdir: str,
     topology = topology or configured_topology or _default_file(DEFAULT_TOPOLOGY, "-t")
     layers = read_topology(topology, input_type)
 
+    simulation = Simulation(system)
+    try:
+        simulation.check(layers)
+    except DesimError as error:
+        raise error.located(file=topology) from None
     destination = Path(outdir) / system.name
     started = time.perf_counter()
     inputs = {"architecture": str(arch or config), "topology": str(topology), "input_type": input_type}
     with ReportWriter(destination, system, inputs=inputs) as reports:
-        for result in Simulation(system).run(layers):
+        for result in simulation.run(layers):
             reports.add(result)
             if not quiet:
                 click.echo(_layer_line(reports.layers[-1], reports.array, result.stats))

@@ -145,6 +145,9 @@ class Component:
 class Compute(Component):
     """A unit that executes layers: the simulation runs a layer until every compute unit is done."""
 
+    def check_layer(self, layer: Layer) -> None:
+        """Raise DesimError if this unit cannot run ``layer``; called for every layer before time starts."""
+
     def run_layer(self, layer: Layer) -> simpy.Event:
         """Start executing ``layer`` and return the event that fires when it is done."""
         raise NotImplementedError

@@ -9,7 +9,7 @@ other on the same clock, each starting from empty buffers, as SCALE-Sim's do.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -37,13 +37,24 @@ class Simulation:
     def __init__(self, system: System) -> None:
         self.system = system
 
-    def run(self, workload: Iterable[Layer]) -> Iterator[LayerResult]:
-        """Simulate each layer in turn, yielding its result as soon as it finishes."""
+    def check(self, workload: Sequence[Layer]) -> None:
+        """Raise DesimError, before time starts, if the system or any layer cannot run."""
+        computes = [c for c in self.system.validate().values() if isinstance(c, Compute)]
+        if not computes:
+            raise DesimError("the system has no compute component to run layers on", file=self.system.source)
+        for index, layer in enumerate(workload):
+            for compute in computes:
+                try:
+                    compute.check_layer(layer)
+                except DesimError as error:
+                    raise DesimError(error.message, key=f"layer {index} ({layer.name}) on {compute.name}") from None
+
+    def run(self, workload: Sequence[Layer]) -> Iterator[LayerResult]:
+        """Check everything, then simulate each layer in turn, yielding its result as it finishes."""
+        self.check(workload)
         env = simpy.Environment()
         components = list(self.system.elaborate(env).values())
         computes = [c for c in components if isinstance(c, Compute)]
-        if not computes:
-            raise DesimError("the system has no compute component to run layers on", file=self.system.source)
         for index, layer in enumerate(workload):
             with _quiet_gc():
                 for component in components:

@@ -51,6 +51,9 @@ class System:
         source: str | Path | None = None,
         registry: Registry | None = None,
     ) -> None:
+        problem = run_name_problem(name)
+        if problem:
+            raise DesimError(f"run name {name!r} {problem}", file=source)
         self.graph = graph
         self.name = name
         self.word_bytes = word_bytes
@@ -107,9 +110,12 @@ class System:
 
     # -- validation ------------------------------------------------------------------------------
 
-    def validate(self) -> None:
-        """Check the whole system before time starts; raise DesimError naming the node and port."""
-        self._instantiate()
+    def validate(self) -> dict[str, Component]:
+        """Check the whole system before time starts; raise DesimError naming the node and port.
+
+        Returns the checked (not yet elaborated) components by name.
+        """
+        return self._instantiate()[0]
 
     def _instantiate(self) -> tuple[dict[str, Component], dict[tuple[str, str], Link]]:
         try:
@@ -127,6 +133,8 @@ class System:
         for node, data in self.graph.nodes(data=True):
             if "kind" not in data:
                 raise DesimError("a link names this node, but no component of that name exists", key=node)
+            if not isinstance(data["kind"], str):
+                raise DesimError(f"expected a kind name, got {data['kind']!r}", key=f"{node}.kind")
             try:
                 cls = self.registry.get(data["kind"])
             except DesimError as error:
@@ -216,6 +224,15 @@ class System:
                 if port.role == REQUEST and binding is not None:
                     binding.route = _route(env, binding, components, links)
         return components
+
+
+def run_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a run's report folder (one path component), or None if it can."""
+    if not name.strip():
+        return "is empty"
+    if name in (".", "..") or any(ch in name for ch in "/\\\0"):
+        return "must be a single folder name (no '/', '\\', NUL, '.' or '..')"
+    return None
 
 
 def add_link(

@@ -16,6 +16,9 @@ from desim.errors import DesimError
 OPERANDS = ("ifmap", "filter", "ofmap")
 """The three operands of a layer, in report order."""
 
+MAX_OPERAND_ELEMENTS = 1 << 31
+"""The largest IFMAP, FILTER or OFMAP (in elements) a layer may have."""
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -61,6 +64,17 @@ class Layer:
                 f"filter width {self.filter_width} is larger than the ifmap width {self.ifmap_width}",
                 key=self.name,
             )
+        for operand, elements in (
+            ("IFMAP", self.ifmap_elements),
+            ("FILTER", self.k * self.n),
+            ("OFMAP", self.m * self.n),
+        ):
+            if elements > MAX_OPERAND_ELEMENTS:
+                raise DesimError(
+                    f"the {operand} has {elements:,} elements; desim simulates layers whose operands "
+                    f"have at most {MAX_OPERAND_ELEMENTS:,}",
+                    key=self.name,
+                )
 
     @property
     def ofmap_height(self) -> int:

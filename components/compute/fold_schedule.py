@@ -25,10 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from desim.components.compute.dataflow import Mapping
 from desim.components.compute.ifmap_footprint import distinct_inputs
-
+from desim.errors import DesimError
 from desim.workload import Layer
+
+MAX_STEPS = 1 << 23
+"""Most steps a layer's schedule may have (each is a tuple held in memory while the layer runs)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,12 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, max_bytes: d
             -(-ofmap_elems // max_elems["ofmap"]),
         ]
     )
+    if parts.sum() > MAX_STEPS:
+        smallest = min(max_bytes, key=max_bytes.get)
+        raise DesimError(
+            f"layer {layer.name!r} would stream in {int(parts.sum()):,} steps through buffers this small "
+            f"(at most {MAX_STEPS:,}); give the {smallest} scratchpad more capacity"
+        )
     fold_of = np.repeat(everything, parts)
     part = np.arange(len(fold_of), dtype=np.int64) - np.repeat(np.cumsum(parts) - parts, parts)
     n = parts[fold_of]

@@ -27,20 +27,20 @@ def distinct_inputs(layer: Layer, m_start: int, m_stop: int, k_start: int, k_sto
     if _windows_disjoint(layer) and not overhang:
         return rows * cols
     c, w = layer.channels, layer.ifmap_width
-    eh, ew = np.divmod(np.arange(m_start, m_stop, dtype=np.int64), layer.ofmap_width)
-    top, left = eh * layer.stride_height, ew * layer.stride_width
     r, rest = np.divmod(np.arange(k_start, k_stop, dtype=np.int64), layer.filter_width * c)
     s, ch = np.divmod(rest, c)
     # Only the input rows the block can reach need a slot in the mask.
-    first_row = int(top.min() + r.min())
-    rows_spanned = min(layer.ifmap_height, int(top.max() + r.max()) + 1) - first_row
+    first_row = (m_start // layer.ofmap_width) * layer.stride_height + int(r.min())
+    last_row = ((m_stop - 1) // layer.ofmap_width) * layer.stride_height + int(r.max())
+    rows_spanned = min(layer.ifmap_height, last_row + 1) - first_row
     if rows_spanned <= 0:  # every window of the block lies past the bottom edge
         return 0
     seen = np.zeros(rows_spanned * w * c, dtype=bool)
     step = max(1, _BLOCK_ELEMENTS // cols)
-    for first in range(0, rows, step):
-        h = top[first : first + step, None] + r[None, :]
-        x = left[first : first + step, None] + s[None, :]
+    for first in range(m_start, m_stop, step):
+        eh, ew = np.divmod(np.arange(first, min(first + step, m_stop), dtype=np.int64), layer.ofmap_width)
+        h = (eh * layer.stride_height)[:, None] + r[None, :]
+        x = (ew * layer.stride_width)[:, None] + s[None, :]
         address = ((h - first_row) * w + x) * c + ch[None, :]
         if overhang:
             address = address[(h < layer.ifmap_height) & (x < w)]

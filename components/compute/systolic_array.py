@@ -5,17 +5,21 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from desim import REQUEST, Compute, DesimError, Param, Port, ProcessGenerator, Stat
 from desim.components.compute.dataflow import DATAFLOWS, map_layer
 from desim.components.compute.fold_schedule import FoldSchedule, build_schedule
 from desim.components.memory.scratchpad import Scratchpad
-
-from desim import REQUEST, Compute, DesimError, Param, Port, ProcessGenerator, Stat
+from desim.link import Link
 from desim.workload import OPERANDS, Layer
 
 if TYPE_CHECKING:
     import simpy
 
     from desim.system import System
+
+
+MAX_FOLDS = 1 << 22
+"""Most folds a layer may take: the fold table of a larger one would not fit in memory."""
 
 
 class SystolicArray(Compute):
@@ -60,20 +64,40 @@ class SystolicArray(Compute):
     last_fold_cycle = Stat("cycles", "the last cycle of the last fold, from layer start")
 
     def check(self) -> None:
+        edge_words = max(self.rows, self.cols)
         for operand in OPERANDS:
-            buffer = getattr(self, operand).peer
+            binding = getattr(self, operand)
+            buffer = binding.peer
+            key = f"{self.name}.{operand}"
+            if len(binding.nodes) != 2:
+                raise DesimError(f"must link straight to its scratchpad, not through {binding.nodes[1]!r}", key=key)
             if buffer.operand != operand:
                 raise DesimError(
-                    f"connects to {buffer.name!r}, which holds {buffer.operand!r}, not {operand!r}",
-                    key=f"{self.name}.{operand}",
+                    f"connects to {buffer.name!r}, which holds {buffer.operand!r}, not {operand!r}", key=key
                 )
-            word_bytes = self.system.word_bytes
-            if buffer.max_tile_bytes < word_bytes:
+            link = Link.from_attrs(self.name, buffer.name, self.system.graph.edges[self.name, buffer.name])
+            if not link.forward_is_ideal():
                 raise DesimError(
-                    f"{buffer.capacity_bytes} bytes cannot double-buffer {word_bytes}-byte words "
-                    f"(it needs at least {2 * word_bytes})",
+                    "the array reads its scratchpads at the rate its fold timing assumes, so this link "
+                    "cannot have its own bandwidth or latency",
+                    key=key,
+                )
+            # An array edge's worth of words per cycle passes between the array and each buffer.
+            needed = 2 * edge_words * self.system.word_bytes
+            if buffer.capacity_bytes < needed:
+                raise DesimError(
+                    f"{buffer.capacity_bytes} bytes cannot double-buffer a {edge_words}-word edge of the "
+                    f"{self.rows}x{self.cols} array (it needs at least {needed})",
                     key=f"{buffer.name}.capacity_bytes",
                 )
+
+    def check_layer(self, layer: Layer) -> None:
+        folds = map_layer(layer, self.rows, self.cols, self.dataflow).folds
+        if folds > MAX_FOLDS:
+            raise DesimError(
+                f"needs {folds:,} folds on the {self.rows}x{self.cols} array; desim runs at most {MAX_FOLDS:,} "
+                f"folds per layer"
+            )
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
@@ -130,6 +154,8 @@ class SystolicArray(Compute):
             reads_i += n_i
             reads_f += n_f
             writes_o += n_o
+        # The built-in oracle: whatever the memory did, the compute part is SCALE-Sim's closed form.
+        assert busy == schedule.mapping.ideal_cycles(), (layer.name, busy, schedule.mapping.ideal_cycles())
         last = env.now - start - 1
         t = env.now
         yield ofmap.drained()

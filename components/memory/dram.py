@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from desim.components.queue_stats import QueueStats
-
 from desim import RESPONSE, Memory, Param, Port, Stat
 from desim.channel import Channel, Transfer
+from desim.components.queue_stats import QueueStats
 from desim.workload import Layer
 
 if TYPE_CHECKING:

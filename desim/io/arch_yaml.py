@@ -27,7 +27,7 @@ import yaml
 
 from desim.errors import DesimError, read_text
 from desim.params import Param
-from desim.system import System
+from desim.system import System, run_name_problem
 
 SETTINGS = {
     "name": Param(str, "desim_run", description="run name"),
@@ -49,6 +49,7 @@ def read_arch_yaml(path: str | Path) -> System:
         problem = getattr(error, "problem", None) or str(error)
         raise DesimError(f"not valid YAML: {problem}", file=path, line=mark.line + 1 if mark else None) from None
     lines = _Lines(root, path)
+    _refuse_duplicate_keys(root, path)
     if not isinstance(data, dict):
         raise DesimError("expected a mapping with 'components' and 'links'", file=path, line=1)
     for key in data:
@@ -60,6 +61,9 @@ def read_arch_yaml(path: str | Path) -> System:
             settings[key] = param.coerce(data.get(key, param.default))
         except DesimError as error:
             lines.fail([key], error.message, key=key)
+    problem = run_name_problem(settings["name"])
+    if problem:
+        lines.fail(["name"], f"{settings['name']!r} {problem}", key="name")
     components = data.get("components")
     if not isinstance(components, dict) or not components:
         lines.fail(
@@ -107,6 +111,25 @@ def _path_of(key: str, links: list[dict[str, Any]]) -> list[Any]:
         return ["links"]
     node, _, rest = key.partition(".")
     return ["components", node] + ([rest] if rest else [])
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, path: str | Path) -> None:
+    """YAML lets a later key silently replace an earlier one; a typo'd copy is an error here."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if key_node.value in seen:
+                raise DesimError(
+                    "this key appears twice in one mapping",
+                    file=path,
+                    line=key_node.start_mark.line + 1,
+                    key=str(key_node.value),
+                )
+            seen.add(key_node.value)
+            _refuse_duplicate_keys(value_node, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, path)
 
 
 class _Lines:

@@ -11,6 +11,8 @@ Where the numbers come from: the compute component's stats (see ``COMPUTE_STATS`
 utilisation and SRAM counts; each buffer's ``dram_read_bytes``/``dram_write_bytes`` and
 ``dram_first_cycle``/``dram_last_cycle``, grouped by its operand, give the DRAM columns. Cycle
 columns follow SCALE-Sim: ``Total Cycles`` is the index of the layer's last cycle (elapsed - 1).
+Average bandwidths, SRAM and DRAM alike, are words moved over ``Total Cycles``: the layer's mean
+demand.
 """
 
 from __future__ import annotations
@@ -123,8 +125,10 @@ class ReportWriter:
         self.layers: list[dict[str, Any]] = []
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
+            # A summary left by an earlier run would describe reports this run is about to replace.
+            (self.dir / "SUMMARY.json").unlink(missing_ok=True)
         except OSError as error:
-            raise DesimError(f"cannot create the output directory: {error.strerror}", file=self.dir) from None
+            raise DesimError(f"cannot prepare the output directory: {error.strerror}", file=self.dir) from None
         stall_columns = (*STALL_COLUMNS, *(f"{cause.upper()} Stall Cycles" for cause in self.causes))
         self._files = {
             name: _open_report(self.dir / name, columns)
@@ -167,8 +171,7 @@ class ReportWriter:
             ),
             "BANDWIDTH_REPORT.csv": (
                 i,
-                *(words / total if total > 0 else 0.0 for words in sram_words),
-                *(d["words"] / (d["stop"] - d["start"] + 1) if d["words"] else 0.0 for d in dram.values()),
+                *(words / total if total > 0 else 0.0 for words in (*sram_words, *(d["words"] for d in dram.values()))),
             ),
             "DETAILED_ACCESS_REPORT.csv": (
                 i,
@@ -183,10 +186,13 @@ class ReportWriter:
                 *(s[f"{a}stall_{cause}_cycles"] for cause in self.causes),
             ),
         }
-        for name, row in rows.items():
-            os.write(self._files[name], _csv_line(row))
         line = {"id": i, "name": result.layer.name, "stats": s}
-        os.write(self._files["LAYER_STATS.jsonl"], (json.dumps(_finite(line)) + "\n").encode())
+        try:
+            for name, row in rows.items():
+                os.write(self._files[name], _csv_line(row))
+            os.write(self._files["LAYER_STATS.jsonl"], (json.dumps(_finite(line)) + "\n").encode())
+        except OSError as error:
+            raise DesimError(f"cannot append to the reports: {error.strerror}", file=self.dir) from None
         self.layers.append(
             {
                 "id": i,
@@ -236,8 +242,11 @@ class ReportWriter:
         }
         path = self.dir / "SUMMARY.json"
         temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(_finite(summary), indent=1) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        try:
+            temporary.write_text(json.dumps(_finite(summary), indent=1) + "\n", encoding="utf-8")
+            os.replace(temporary, path)
+        except OSError as error:
+            raise DesimError(f"cannot write the summary: {error.strerror}", file=path) from None
         return path
 
 

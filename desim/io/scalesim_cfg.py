@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from desim.errors import DesimError, DesimWarning, read_text
-from desim.system import System
+from desim.system import System, run_name_problem
 
 # (section, key) -> meaning; keys are compared lower-cased, as configparser stores them.
 MODELLED = {
@@ -141,6 +141,9 @@ def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
     reader = _Reader(parser, path, text)
 
     run_name = reader.get("general", "run_name").strip().strip("\"'")
+    problem = run_name_problem(run_name)
+    if problem:
+        reader.fail("general", "run_name", f"{run_name!r} {problem}")
     rows = reader.number("architecture_presets", "ArrayHeight", int)
     cols = reader.number("architecture_presets", "ArrayWidth", int)
     dataflow = reader.get("architecture_presets", "Dataflow").strip().lower()

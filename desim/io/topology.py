@@ -46,6 +46,12 @@ def read_topology(path: str | Path, fmt: str = "conv") -> list[Layer]:
         )
     if not body:
         raise DesimError("the topology has a header but no layers", file=path, line=header_line)
+    if fmt == "gemm" and any("ifmap" in cell.lower() for cell in header):
+        raise DesimError(
+            "this header names conv columns (IFMAP ...), but -i gemm expects M, N, K; use -i conv",
+            file=path,
+            line=header_line,
+        )
 
     layers: list[Layer] = []
     ignored: set[str] = set()

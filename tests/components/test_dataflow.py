@@ -1,8 +1,8 @@
 """The mapping against SCALE-Sim's published model (reference README), written out here by hand."""
 
 import pytest
-from desim.components.compute.dataflow import map_layer
 
+from desim.components.compute.dataflow import map_layer
 from desim.workload import Layer
 
 # Inc5b_3x3 from the reference: 7x7x192 input, 3x3 filters, 384 of them: M=25, K=1728, N=384.

@@ -1,9 +1,9 @@
 """The precomputed step table: cycles are conserved, staged runs fit, reuse is honoured."""
 
 import pytest
+
 from desim.components.compute.dataflow import map_layer
 from desim.components.compute.fold_schedule import build_schedule
-
 from desim.workload import Layer
 
 LAYER = Layer("Inc5b_3x3", 7, 7, 3, 3, 192, 384)

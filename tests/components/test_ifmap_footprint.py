@@ -3,8 +3,8 @@
 import itertools
 
 import pytest
-from desim.components.compute.ifmap_footprint import distinct_inputs
 
+from desim.components.compute.ifmap_footprint import distinct_inputs
 from desim.workload import Layer
 
 

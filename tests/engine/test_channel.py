@@ -76,3 +76,16 @@ def test_transfers_cross_hops_in_order():
     env.run()
     # slow: done at 4 and 8; fast: 1 cycle of service + 1 of latency after each
     assert log.events == [(4, 6), (4, 10)]
+
+
+def test_tiny_and_decimal_bandwidths_are_exact():
+    env = simpy.Environment()
+    log = Log(env)
+    send(env, log, [Channel(env, "c", bandwidth_bytes_per_cycle=1e-9)], 1)
+    env.run()
+    assert log.events == [(1, 1_000_000_000)]
+    env = simpy.Environment()
+    log = Log(env)
+    send(env, log, [Channel(env, "c", bandwidth_bytes_per_cycle=0.1)], *([1] * 10))
+    env.run()
+    assert log.events[-1] == (1, 100)  # ten bytes at a tenth of a byte per cycle

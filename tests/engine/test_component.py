@@ -1,6 +1,7 @@
 import pytest
+import simpy
 
-from desim import REQUEST, RESPONSE, Component, DesimError, Memory, Param, Port, Stat
+from desim import REQUEST, RESPONSE, Component, DesimError, Layer, Memory, Param, Port, Stat
 
 
 class Widget(Component):
@@ -52,10 +53,13 @@ def test_required_param_must_be_given():
     assert error.value.key == "n.depth"
 
 
-def test_stats_behave_as_numbers_and_reset():
+def test_stats_behave_as_numbers_and_reset_when_a_layer_begins():
     w = Widget("w1")
+    w.env = simpy.Environment()
     w.hits += 3
     assert w.stat_values() == {"hits": 3}
+    w.begin_layer(Layer.gemm("g", 1, 1, 1))
+    assert w.stat_values() == {"hits": 0}
 
 
 def test_unbound_port_says_so():

@@ -1,7 +1,7 @@
 import pytest
-from desim.components.compute.systolic_array import SystolicArray
 
 from desim import Component, DesimError
+from desim.components.compute.systolic_array import SystolicArray
 from desim.registry import Registry, default_registry
 
 

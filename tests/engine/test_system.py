@@ -130,12 +130,28 @@ def test_two_memories_behind_one_port_is_ambiguous():
     assert error.value.key == "sram_ifmap.memory" and "more than one" in error.value.message
 
 
-def test_a_buffer_too_small_for_two_words_is_named():
-    components, links = parts()
-    components["sram_filter"]["capacity_bytes"] = 6
+def test_a_buffer_too_small_to_feed_the_array_is_named():
+    components, links = parts()  # a 4x4 array: a buffer must hold two 4-word edges
+    components["sram_filter"]["capacity_bytes"] = 31
     with pytest.raises(DesimError) as error:
         System.build(components, links, word_bytes=4).validate()
-    assert error.value.key == "sram_filter.capacity_bytes" and "at least 8" in error.value.message
+    assert error.value.key == "sram_filter.capacity_bytes" and "at least 32" in error.value.message
+    components["sram_filter"]["capacity_bytes"] = 32
+    System.build(components, links, word_bytes=4).validate()
+
+
+def test_an_array_to_scratchpad_link_cannot_carry_its_own_timing():
+    components, links = parts()
+    links[1] = {**links[1], "latency_cycles": 100}
+    error = error_of(components, links)
+    assert error.key == "array.filter" and "bandwidth or latency" in error.message
+
+
+def test_a_kind_must_be_a_name():
+    components, links = parts()
+    components["bus"]["kind"] = ["bus"]
+    error = error_of(components, links)
+    assert error.key == "bus.kind" and "expected a kind name" in error.message
 
 
 def test_bad_link_parameter_is_named():

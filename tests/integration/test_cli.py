@@ -178,6 +178,44 @@ def bad_cases(tmp_path):
             ["-t", write(tmp_path / "l.csv", "Layer, M, N, K,\nL0, 4, 4, 4,\n")],
             "l.csv:2: expected 8 fields",
         ),
+        "conv file read as gemm": (["-t", topo, "-i", "gemm"], "ok.csv:1: this header names conv columns"),
+        "run name that is a path": (
+            [
+                "-c",
+                write(tmp_path / "m.cfg", cfg.replace("run_name = scale_example_run_32x32_ws", "run_name = ../up")),
+                "-t",
+                topo,
+            ],
+            "m.cfg:2: run_name: '../up' must be a single folder name",
+        ),
+        "duplicate yaml key": (
+            [
+                "-a",
+                write(tmp_path / "n.yaml", yaml.replace("word_bytes: 1", "word_bytes: 1\nword_bytes: 2")),
+                "-t",
+                topo,
+            ],
+            "n.yaml:7: word_bytes: this key appears twice",
+        ),
+        "layer too large": (
+            ["-t", write(tmp_path / "o.csv", CONV_HEADER + "Big, 100000, 100000, 3, 3, 64, 64, 1,\n")],
+            "o.csv:2: the IFMAP has 640,000,000,000 elements",
+        ),
+        "too many folds": (
+            [
+                "-c",
+                write(
+                    tmp_path / "p.cfg",
+                    cfg.replace("Height:    32", "Height:    1").replace("Width:     32", "Width:     1"),
+                ),
+                "-t",
+                write(tmp_path / "p.csv", "Layer, M, N, K,\nL0, 1, 2100, 2100,\n"),
+                "-i",
+                "gemm",
+            ],
+            "p.csv: layer 0 (L0) on array: needs 4,410,000 folds on the 1x1 array",
+        ),
+        "both -c and -a": (["-c", "configs/scale.cfg", "-a", "configs/scale.yaml"], "not both"),
     }
 
 
@@ -197,6 +235,12 @@ CASE_NAMES = [
     "unknown yaml kind",
     "link to a missing node",
     "gemm row in conv form",
+    "conv file read as gemm",
+    "run name that is a path",
+    "duplicate yaml key",
+    "layer too large",
+    "too many folds",
+    "both -c and -a",
 ]
 
 
@@ -211,9 +255,22 @@ def test_bad_input(case, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing half-written: inputs are checked before any report
 
 
-def test_conflicting_options_are_a_usage_error():
-    result = desim("run", "-c", "configs/scale.cfg", "-a", "configs/scale.yaml")
-    assert result.returncode == 2 and "not both" in result.stderr and "Traceback" not in result.stderr
+def test_buffers_too_small_for_a_layer_stop_the_run_with_its_finished_layers_kept(tmp_path):
+    topo = write(tmp_path / "two.csv", "Layer, M, N, K,\nSmall, 8, 8, 8,\nHuge, 40000, 40000, 40000,\n")
+    result = desim("run", "-q", "-t", topo, "-i", "gemm", "-p", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "layer 'Huge' would stream in 62,500,000 steps" in result.stderr
+    rows = read_report(tmp_path / "out" / "scale_example_run_32x32_ws" / "COMPUTE_REPORT.csv")
+    assert [row["LayerID"] for row in rows] == ["0"]
+
+
+def test_a_rerun_drops_the_previous_summary_before_replacing_the_reports(tmp_path):
+    assert desim("run", "-q", "-t", "topologies/conv/test.csv", "-p", str(tmp_path)).returncode == 0
+    summary = tmp_path / "scale_example_run_32x32_ws" / "SUMMARY.json"
+    assert summary.exists()
+    topo = write(tmp_path / "huge.csv", "Layer, M, N, K,\nHuge, 40000, 40000, 40000,\n")
+    assert desim("run", "-q", "-t", topo, "-i", "gemm", "-p", str(tmp_path)).returncode == 2
+    assert not summary.exists()  # no summary of the old run next to this run's (empty) reports
 
 
 def test_a_killed_run_keeps_every_finished_layer(tmp_path):
