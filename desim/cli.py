@@ -84,7 +84,6 @@ def run(config: str | None, arch: str | None, topology: str | None, outdir: str,
         config = config or _default_file(DEFAULT_CONFIG, "-c")
         cfg = read_scalesim_cfg(config)
         system = cfg.system()
-        system.validate()
         configured_topology = _beside(cfg.topology, config) if cfg.topology else None
     topology = topology or configured_topology or _default_file(DEFAULT_TOPOLOGY, "-t")
     layers = read_topology(topology, input_type)

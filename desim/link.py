@@ -58,7 +58,7 @@ class Link:
             )
         return cls(src, attrs["src_port"], dst, attrs["dst_port"], **values)
 
-    def forward_is_ideal(self) -> bool:
+    def is_ideal(self) -> bool:
         """Whether the link adds nothing: infinite bandwidth and no latency."""
         return math.isinf(self.bandwidth_bytes_per_cycle) and self.latency_cycles == 0
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from desim.component import Component
+    from desim.link import Link
     from desim.route import Route
 
 REQUEST = "request"
@@ -83,12 +84,13 @@ class Port:
 
 @dataclass
 class PortBinding:
-    """What a request port leads to: the peer component, the nodes on the way, and the route.
+    """What a request port leads to: the peer component, the nodes and links on the way, the route.
 
-    ``peer`` and ``nodes`` are known once the system is validated; ``route`` (the hops as object
-    references) once it is elaborated.
+    ``peer``, ``nodes`` and ``links`` are known once the system is validated; ``route`` (the hops
+    as object references) once it is elaborated.
     """
 
     peer: Component
     nodes: list[str]
+    links: list[Link]
     route: Route | None = None

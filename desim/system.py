@@ -12,6 +12,7 @@ with compatible roles, routes exist; errors name the node and port) -> :meth:`Sy
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,7 +122,7 @@ class System:
         try:
             components = self._components()
             links = self._links(components)
-            self._bind_ports(components)
+            self._bind_ports(components, links)
             for component in components.values():
                 component.check()
         except DesimError as error:
@@ -165,7 +166,7 @@ class System:
             links[(src, dst)] = Link.from_attrs(src, dst, attrs)
         return links
 
-    def _bind_ports(self, components: dict[str, Component]) -> None:
+    def _bind_ports(self, components: dict[str, Component], links: dict[tuple[str, str], Link]) -> None:
         for node, component in components.items():
             for port_name, port in component.declared_ports.items():
                 if port.role == REQUEST:
@@ -182,7 +183,8 @@ class System:
                     raise DesimError(f"takes one link, but {len(attached)} attach: {', '.join(attached)}", key=key)
                 if port.role == REQUEST:
                     nodes = self._path(components, node, port_name, attached[0])
-                    component.bind(port_name, PortBinding(peer=components[nodes[-1]], nodes=nodes))
+                    on_the_way = [links[pair] for pair in itertools.pairwise(nodes)]
+                    component.bind(port_name, PortBinding(peer=components[nodes[-1]], nodes=nodes, links=on_the_way))
 
     def _path(self, components: dict[str, Component], src: str, port_name: str, first: str) -> list[str]:
         """The nodes from ``src`` through ``first`` to the one component of the port's peer class."""
@@ -222,7 +224,7 @@ class System:
             for port_name, port in component.declared_ports.items():
                 binding = component.__dict__.get(port_name)
                 if port.role == REQUEST and binding is not None:
-                    binding.route = _route(env, binding, components, links)
+                    binding.route = _route(env, binding, components)
         return components
 
 
@@ -251,21 +253,21 @@ def _endpoint(text: Any, key: str) -> tuple[str, str]:
     return node, port
 
 
-def _route(env: simpy.Environment, binding: PortBinding, components: dict[str, Component], links: dict) -> Route:
+def _route(env: simpy.Environment, binding: PortBinding, components: dict[str, Component]) -> Route:
     """Turn a node path into hops: link channels and interconnect hops, both ways.
 
     Ideal link channels (infinite bandwidth, no latency) would only pass transfers on, so they
     are left out of the hot path; interconnects always stay, since they count what crosses them.
     """
-    nodes = binding.nodes
+    nodes, links = binding.nodes, binding.links
     last = len(nodes) - 1
     to_peer, from_peer = [], []
     for i in range(last):
         if i > 0:
             to_peer.append(components[nodes[i]].hop(nodes[i - 1], nodes[i + 1]))
-        _append_unless_ideal(to_peer, links[(nodes[i], nodes[i + 1])].forward)
+        _append_unless_ideal(to_peer, links[i].forward)
     for i in range(last, 0, -1):
-        _append_unless_ideal(from_peer, links[(nodes[i - 1], nodes[i])].backward)
+        _append_unless_ideal(from_peer, links[i - 1].backward)
         if i - 1 > 0:
             from_peer.append(components[nodes[i - 1]].hop(nodes[i], nodes[i - 2]))
     return Route(env, nodes, binding.peer, tuple(to_peer), tuple(from_peer))

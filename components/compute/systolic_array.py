@@ -9,7 +9,6 @@ from desim import REQUEST, Compute, DesimError, Param, Port, ProcessGenerator, S
 from desim.components.compute.dataflow import DATAFLOWS, map_layer
 from desim.components.compute.fold_schedule import FoldSchedule, build_schedule
 from desim.components.memory.scratchpad import Scratchpad
-from desim.link import Link
 from desim.workload import OPERANDS, Layer
 
 if TYPE_CHECKING:
@@ -75,8 +74,7 @@ class SystolicArray(Compute):
                 raise DesimError(
                     f"connects to {buffer.name!r}, which holds {buffer.operand!r}, not {operand!r}", key=key
                 )
-            link = Link.from_attrs(self.name, buffer.name, self.system.graph.edges[self.name, buffer.name])
-            if not link.forward_is_ideal():
+            if not binding.links[0].is_ideal():
                 raise DesimError(
                     "the array reads its scratchpads at the rate its fold timing assumes, so this link "
                     "cannot have its own bandwidth or latency",
