@@ -2,22 +2,28 @@
 
 A :class:`Transfer` is one transaction (a few KiB, never single bytes) moving hop by hop along a
 route. Every hop is something with a ``submit(transfer)`` method; a :class:`Channel` is the common
-one: links, buses and simple memories are built on it. Two clients that submit to the same
-channel queue behind each other; that queueing is the contention, nothing computes it in closed
-form.
+one: links, buses and memories are built on it. Two clients that submit to the same channel queue
+behind each other; that queueing is the contention, nothing computes it in closed form.
 
 Time is integer cycles, but bandwidth need not divide the transfer size: a channel keeps its busy
 time exactly, as an integer count of ``1/p`` cycles for a bandwidth ``p/q`` bytes per cycle, and
 releases each transfer at the first whole cycle after it has been served. Back-to-back transfers
 therefore see the exact bandwidth, with no rounding lost per transfer.
+
+Every transfer keeps a log of its passage (one :class:`Passage` per non-ideal hop), which the
+stall ledger reads to say where a request spent its time. Time queued is split in two: waiting
+while the server moved *other clients'* transfers is contention (``queue``); waiting behind the
+same client's earlier transfers is that client's own traffic being served (``service``). The
+split is exact: the channel keeps a running total of service time per client.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import simpy
@@ -39,17 +45,35 @@ class Hop(Protocol):
     def submit(self, transfer: Transfer) -> None: ...
 
 
+class Passage(NamedTuple):
+    """How one transfer crossed one channel, in cycles from its arrival there."""
+
+    channel: Channel
+    queued: float
+    """Cycles waiting while the server moved other clients' transfers (contention)."""
+    behind_own: float
+    """Cycles waiting while the server moved the same client's earlier transfers."""
+    service: float
+    """Cycles from the start of its own service to its release (at a whole cycle)."""
+    latency: int
+    """Cycles of pipelined latency after release."""
+
+
 class Transfer:
-    """One transaction: ``nbytes`` moving through ``hops`` in order, then reported to ``owner``."""
+    """One transaction: ``nbytes`` at ``address`` moving through ``hops``, then reported to ``owner``."""
 
-    __slots__ = ("hops", "nbytes", "owner", "position", "submitted_at")
+    __slots__ = ("address", "client", "hops", "log", "nbytes", "owner", "position", "snapshot", "submitted_at")
 
-    def __init__(self, nbytes: int, hops: tuple[Hop, ...], owner: Completion) -> None:
+    def __init__(self, nbytes: int, hops: tuple[Hop, ...], owner: Completion, address: int = 0) -> None:
         self.nbytes = nbytes
         self.hops = hops
         self.position = 0
         self.owner = owner
+        self.client = getattr(owner, "client", owner)
+        self.address = address
         self.submitted_at = 0
+        self.snapshot = (0, 0)
+        self.log: list[Passage] = []
 
     def start(self) -> None:
         """Submit to the first hop."""
@@ -75,8 +99,9 @@ class Channel:
     next hop ``latency_cycles`` later; the latency is pipelined (it does not hold the server).
     An ideal channel (infinite bandwidth, zero latency) passes transfers on at once.
 
-    Counters (``bytes``, ``transfers``, ``busy_cycles``, ``wait_cycles``, ``max_queue``) cover the
-    time since the last :meth:`reset_counters`; owners copy them into their stats.
+    Subclasses change the order of service (:meth:`_pick`) and its length (:meth:`_extra_ticks`).
+    Counters (``bytes``, ``transfers``, ``busy_cycles``, ``wait_cycles``, ``max_queue``,
+    ``latency_cycles_total``) cover the time since the last :meth:`reset_counters`.
     """
 
     def __init__(
@@ -88,11 +113,16 @@ class Channel:
     ) -> None:
         self.env = env
         self.name = name
+        self.queue_label = f"{name} queue"
+        self.service_label = f"{name} service"
+        self.latency_label = f"{name} latency"
         self.bandwidth_bytes_per_cycle = bandwidth_bytes_per_cycle
         self.latency_cycles = latency_cycles
         self.infinite = math.isinf(bandwidth_bytes_per_cycle)
         self.ideal = self.infinite and latency_cycles == 0
-        if not self.infinite:
+        if self.infinite:
+            self._ticks_per_cycle, self._ticks_per_byte = 1, 0
+        else:
             # The decimal the user wrote (0.1 is 1/10, not the nearest binary fraction), exactly.
             ratio = Fraction(repr(float(bandwidth_bytes_per_cycle)))
             # Service of n bytes lasts n/ratio cycles = n*q ticks of 1/p cycle.
@@ -101,26 +131,42 @@ class Channel:
         self._queue: deque[Transfer] = deque()
         self._wake: simpy.Event | None = None
         self._free_at_ticks = 0
+        self._serving: object = None
+        self._served_ticks = 0
+        self._served_by: dict[object, int] = {}
+        self.observers: list[Callable[[Transfer, float, float], None]] = []
+        """Called as ``observe(transfer, start, finish)`` (exact cycles) when a transfer is served."""
         self.reset_counters()
         if not self.ideal:
             env.process(self._serve())
+
+    def stall_causes(self) -> list[str]:
+        """The ledger labels this channel can be charged with."""
+        causes = [] if self.infinite else [self.queue_label, self.service_label]
+        return [*causes, self.latency_label] if self.latency_cycles else causes
 
     def reset_counters(self) -> None:
         self.bytes = 0
         self.transfers = 0
         self._busy_ticks = 0
         self._wait_ticks = 0
+        self._transit_ticks = 0
         self.max_queue = len(self._queue)
 
     @property
     def busy_cycles(self) -> float:
         """Cycles spent moving data since the counters were reset."""
-        return self._busy_ticks / self._ticks_per_cycle if not self.infinite else 0.0
+        return self._busy_ticks / self._ticks_per_cycle
 
     @property
     def wait_cycles(self) -> float:
         """Cycles transfers spent queued before service, summed over transfers."""
-        return self._wait_ticks / self._ticks_per_cycle if not self.infinite else 0.0
+        return self._wait_ticks / self._ticks_per_cycle
+
+    @property
+    def transit_cycles(self) -> float:
+        """Cycles from arrival to leaving (queue, service, latency), summed over transfers."""
+        return self._transit_ticks / self._ticks_per_cycle
 
     def submit(self, transfer: Transfer) -> None:
         self.bytes += transfer.nbytes
@@ -128,7 +174,14 @@ class Channel:
         if self.ideal:
             transfer.advance()
             return
-        transfer.submitted_at = int(self.env.now)
+        now = int(self.env.now)
+        transfer.submitted_at = now
+        # What the server has yet to do for the transfer in service counts as served *after* this
+        # arrival, so the difference of the running totals is exactly the time this one queues.
+        residual = max(0, self._free_at_ticks - now * self._ticks_per_cycle)
+        client = transfer.client
+        own = self._served_by.get(client, 0) - (residual if self._serving is client else 0)
+        transfer.snapshot = (self._served_ticks - residual, own)
         queue = self._queue
         queue.append(transfer)
         if len(queue) > self.max_queue:
@@ -137,28 +190,49 @@ class Channel:
             wake, self._wake = self._wake, None
             wake.succeed()
 
+    def _pick(self) -> Transfer:
+        """The next transfer to serve: the oldest."""
+        return self._queue.popleft()
+
+    def _extra_ticks(self, transfer: Transfer) -> int:
+        """Ticks of service beyond moving the bytes (a DRAM's row miss, say)."""
+        return 0
+
     def _serve(self) -> ProcessGenerator:
         env = self.env
         queue = self._queue
         latency = self.latency_cycles
-        infinite = self.infinite
+        tpc, tpb = self._ticks_per_cycle, self._ticks_per_byte
+        served_by = self._served_by
         while True:
             if not queue:
                 self._wake = env.event()
                 yield self._wake
                 continue
-            transfer = queue.popleft()
-            if not infinite:
-                tpc = self._ticks_per_cycle
-                start = max(transfer.submitted_at * tpc, self._free_at_ticks)
-                service = transfer.nbytes * self._ticks_per_byte
-                finish = start + service
-                self._free_at_ticks = finish
-                self._busy_ticks += service
-                self._wait_ticks += start - transfer.submitted_at * tpc
-                done_at = -(-finish // tpc)
-                if done_at > env.now:
-                    yield env.timeout(done_at - env.now)
+            transfer = self._pick()
+            arrived = transfer.submitted_at * tpc
+            start = max(arrived, self._free_at_ticks)
+            service = transfer.nbytes * tpb + self._extra_ticks(transfer)
+            finish = start + service
+            self._free_at_ticks = finish
+            self._busy_ticks += service
+            waited = start - arrived
+            self._wait_ticks += waited
+            client = transfer.client
+            behind_own = min(waited, served_by.get(client, 0) - transfer.snapshot[1]) if waited else 0
+            self._served_ticks += service
+            served_by[client] = served_by.get(client, 0) + service
+            self._serving = client
+            if self.observers:
+                for observe in self.observers:
+                    observe(transfer, start / tpc, finish / tpc)
+            done_at = -(-finish // tpc)
+            self._transit_ticks += done_at * tpc - arrived + latency * tpc
+            transfer.log.append(
+                Passage(self, (waited - behind_own) / tpc, behind_own / tpc, done_at - start / tpc, latency)
+            )
+            if done_at > env.now:
+                yield env.timeout(done_at - env.now)
             if latency:
                 env.timeout(latency, transfer).callbacks.append(_advance_after_latency)
             else:

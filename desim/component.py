@@ -16,6 +16,7 @@ The engine only distinguishes roles, never hardware:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -112,10 +113,14 @@ class Component:
         assert self.env is not None, "elaborate() must run before begin_layer()"
         self.layer_start = int(self.env.now)
         for name, stat in self.declared_stats.items():
-            self._stat_values[name] = stat.initial
+            self._stat_values[name] = copy.copy(stat.initial)
 
     def end_layer(self) -> None:
         """Finalise this layer's stats (copy counters, compute ratios)."""
+
+    def stall_causes(self) -> list[str]:
+        """The stall-ledger labels waits on this component can be charged to (after elaboration)."""
+        return []
 
     def stat_values(self) -> dict[str, Any]:
         """This layer's stats by name."""

@@ -20,20 +20,51 @@ if TYPE_CHECKING:
 
 
 class Request:
-    """A read or write of ``nbytes``, split into transfers; ``event`` fires when the last lands."""
+    """A read or write of ``nbytes`` by ``client``, split into transfers.
 
-    __slots__ = ("event", "is_write", "nbytes", "remaining")
+    ``event`` fires when the last transfer lands; ``last`` is that transfer (its log says where
+    the request's final bytes spent their time), ``issued_at`` when the request was made and
+    ``lead`` the latency segments a read crossed as a request message before its data moved.
+    """
 
-    def __init__(self, event: simpy.Event, nbytes: int, is_write: bool, transfers: int) -> None:
+    __slots__ = ("client", "event", "is_write", "issued_at", "last", "lead", "nbytes", "remaining")
+
+    def __init__(
+        self,
+        event: simpy.Event,
+        nbytes: int,
+        is_write: bool,
+        transfers: int,
+        client: object,
+        issued_at: int,
+        lead: tuple[tuple[str, int], ...],
+    ) -> None:
         self.event = event
         self.nbytes = nbytes
         self.is_write = is_write
         self.remaining = transfers
+        self.client = client
+        self.issued_at = issued_at
+        self.lead = lead
+        self.last: Transfer | None = None
 
     def transfer_done(self, transfer: Transfer) -> None:
         self.remaining -= 1
         if not self.remaining:
+            self.last = transfer
             self.event.succeed(self)
+
+    def timeline(self) -> list[tuple[str, float]]:
+        """Where the request spent its time, from ``issued_at`` to completion: ``(label, cycles)``."""
+        segments = list(self.lead)
+        for passage in self.last.log if self.last is not None else ():
+            channel = passage.channel
+            if passage.queued:
+                segments.append((channel.queue_label, passage.queued))
+            segments.append((channel.service_label, passage.behind_own + passage.service))
+            if passage.latency:
+                segments.append((channel.latency_label, passage.latency))
+        return segments
 
 
 class Route:
@@ -63,35 +94,53 @@ class Route:
         self.to_peer = to_peer
         self.from_peer = from_peer
         # A read request crosses the forward path as a small message: latency only.
-        self.request_latency = sum(getattr(hop, "latency_cycles", 0) for hop in to_peer)
+        self.lead = tuple(
+            (hop.latency_label, hop.latency_cycles) for hop in to_peer if getattr(hop, "latency_cycles", 0)
+        )
+        self.request_latency = sum(cycles for _, cycles in self.lead)
         if isinstance(peer, Memory):
             served_by = peer.hop()
             self._read_hops = (served_by, *from_peer)
             self._write_hops = (*to_peer, served_by)
             self._transaction_bytes = peer.transaction_bytes
 
-    def read(self, nbytes: int) -> simpy.Event:
-        """Fetch ``nbytes`` from the memory at the end of the route; the event fires on arrival."""
-        return self._issue(nbytes, self._read_hops, is_write=False, delay=self.request_latency)
+    def hops(self) -> list[Hop]:
+        """Every distinct hop a read or write on this route may cross."""
+        return list(dict.fromkeys((*self.to_peer, *self._read_hops, *self.from_peer)))
 
-    def write(self, nbytes: int) -> simpy.Event:
-        """Send ``nbytes`` to the memory; the event fires when the memory has served the last byte."""
-        return self._issue(nbytes, self._write_hops, is_write=True, delay=0)
+    def read(self, nbytes: int, client: object, address: int = 0) -> Request:
+        """Fetch ``nbytes`` from ``address`` in the memory at the end of the route for ``client``;
+        the request's event fires on arrival."""
+        return self._issue(nbytes, self._read_hops, False, client, address, self.lead)
 
-    def _issue(self, nbytes: int, hops: tuple[Hop, ...], *, is_write: bool, delay: int) -> simpy.Event:
+    def write(self, nbytes: int, client: object, address: int = 0) -> Request:
+        """Send ``nbytes`` to ``address``; the request's event fires when the memory has served them."""
+        return self._issue(nbytes, self._write_hops, True, client, address, ())
+
+    def _issue(
+        self,
+        nbytes: int,
+        hops: tuple[Hop, ...],
+        is_write: bool,
+        client: object,
+        address: int,
+        lead: tuple[tuple[str, int], ...],
+    ) -> Request:
         if nbytes <= 0:
             raise ValueError(f"a transfer moves at least one byte, got {nbytes}")
         size = self._transaction_bytes
         full, rest = divmod(nbytes, size)
-        request = Request(self.env.event(), nbytes, is_write, full + (1 if rest else 0))
-        transfers = [Transfer(size, hops, request) for _ in range(full)]
+        request = Request(
+            self.env.event(), nbytes, is_write, full + (1 if rest else 0), client, int(self.env.now), lead
+        )
+        transfers = [Transfer(size, hops, request, address + i * size) for i in range(full)]
         if rest:
-            transfers.append(Transfer(rest, hops, request))
-        if delay:
-            self.env.timeout(delay).callbacks.append(lambda _: _start_all(transfers))
+            transfers.append(Transfer(rest, hops, request, address + full * size))
+        if lead:
+            self.env.timeout(self.request_latency).callbacks.append(lambda _: _start_all(transfers))
         else:
             _start_all(transfers)
-        return request.event
+        return request
 
 
 def _start_all(transfers: list[Transfer]) -> None:

@@ -16,10 +16,10 @@ class Stat:
     Args:
         unit: the unit of the value (``"cycles"``, ``"bytes"``, ``"%"``).
         description: one line saying what is counted.
-        initial: the value it takes when a layer begins.
+        initial: the value it takes when a layer begins (a copy of it, if it is a container).
     """
 
-    def __init__(self, unit: str, description: str, *, initial: float = 0) -> None:
+    def __init__(self, unit: str, description: str, *, initial: Any = 0) -> None:
         self.unit = unit
         self.description = description
         self.initial = initial

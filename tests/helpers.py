@@ -46,4 +46,22 @@ def system(
 
 
 def run(sys_: System, layers: list[Layer]) -> list[LayerResult]:
-    return list(Simulation(sys_).run(layers))
+    """Simulate ``layers``; every result's stall ledger is checked to add up (contract 4)."""
+    results = list(Simulation(sys_).run(layers))
+    arrays = [
+        name.removesuffix(".stall_cause_cycles") for name in results[0].stats if name.endswith(".stall_cause_cycles")
+    ]
+    for result in results:
+        for array in arrays:
+            check_ledger(result.stats, array)
+    return results
+
+
+def check_ledger(stats: dict, array: str = "array") -> None:
+    """Stalls split by operand and by cause each sum to the stall cycles, which close total - compute."""
+    stall = stats[f"{array}.stall_cycles"]
+    by_operand = sum(stats[f"{array}.stall_{op}_cycles"] for op in ("ifmap", "filter", "ofmap"))
+    by_cause = stats[f"{array}.stall_cause_cycles"]
+    assert by_operand == stall == sum(by_cause.values()), (stall, by_operand, by_cause)
+    assert all(cycles >= 0 for cycles in by_cause.values()), by_cause
+    assert stats[f"{array}.compute_cycles"] + stall == stats[f"{array}.total_cycles"]

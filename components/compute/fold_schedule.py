@@ -1,23 +1,36 @@
-"""A layer's fold schedule as the array executes it: steps, operand tiles and their bytes.
+"""A layer's fold schedule as the array executes it: steps, the tiles they need, and the traffic.
 
 Precomputed with numpy before time starts, so the event loop only reads numbers.
 
-Each fold needs one tile of each input operand and produces one block of results:
+Each fold needs one tile of each input operand and produces (or updates) a block of results:
 
-=== ================================ ================================ =========================
-df  IFMAP tile (reused while equal)  FILTER tile                      results per fold
-=== ================================ ================================ =========================
-os  row fold: its M rows, all of K   column fold: all of K, its N     used_rows x used_cols
-ws  row fold: all of M, its K cols   the fold's own K x N block       M x used_cols (psums)
-is  the fold's own K x M block       row fold: its K rows, all of N   used_cols x N (psums)
-=== ================================ ================================ =========================
+=== ================================ ================================ ============================
+df  IFMAP tile                       FILTER tile                      results
+=== ================================ ================================ ============================
+os  row fold: its M rows, all of K   column fold: all of K, its N     final, per fold
+ws  row fold: all of M, its K cols   the fold's own K x N block       psums of the column fold's
+                                                                      M x N block, summed over K
+is  the fold's own K x M block       row fold: its K rows, all of N   likewise, M x N block
+=== ================================ ================================ ============================
 
-IFMAP tile bytes are the distinct input elements the tile touches (see ``ifmap_footprint``).
-As in SCALE-Sim, every fold's results (partial sums included) go to the OFMAP buffer and on to
-memory. A fold whose tile or results exceed what its buffer can stage at once (half of it, when
-double-buffered) is split into equal *steps*: the tile streams through the buffer in parts while
-the fold's cycles are shared out between the steps. A tile that fits is fetched once for a run of
-consecutive folds that use it.
+**Input tiles know their bytes.** An IFMAP tile moves the distinct input elements it touches
+(see ``ifmap_footprint``), not its im2col entries. An operand whose distinct bytes fit its
+buffer is *resident*: each tile fetches only what no earlier tile brought, and nothing leaves
+until the layer ends, so the operand is read from DRAM exactly once. Otherwise tiles *stream*:
+a tile is fetched for each run of consecutive folds that use it and leaves after the run. (The
+ws and os IFMAP and the is FILTER tiles come back once per column fold; between two uses of one
+tile come all the others, which together with it do not fit, so no upcoming use is within the
+buffer's reach.)
+
+**Partial sums stay while they fit.** A ws or is column fold accumulates one output block over
+its row folds. If the block fits the half of the OFMAP buffer the array may stage, its room is
+taken at the column fold's first step and it is written once, after the last row fold. If not,
+it *spills*: every fold's share is written to DRAM and read back by the next row fold.
+
+**Steps.** A fold whose streamed tile or spilled block exceeds what its buffer stages at once
+(half of it) is split into equal steps; the fold's cycles are shared out between them. All
+folds of a spilling column fold get the same number of steps, so each step reads back what the
+same step of the previous row fold wrote.
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from desim.components.compute.dataflow import Mapping
-from desim.components.compute.ifmap_footprint import distinct_inputs
+from desim.components.compute.ifmap_footprint import distinct_inputs, first_use_inputs
 from desim.errors import DesimError
 from desim.workload import Layer
 
@@ -36,77 +49,105 @@ MAX_STEPS = 1 << 23
 
 
 @dataclass(frozen=True)
-class FoldSchedule:
-    """The steps of one layer and the runs of tiles each input buffer must fetch.
+class OperandPlan:
+    """What one buffer moves for a layer, as a list of *runs* taken in order.
 
-    ``steps`` holds one tuple per step: ``(cycles, ifmap_run, ifmap_last, filter_run,
-    filter_last, ofmap_bytes, ifmap_reads, filter_reads, ofmap_writes)``, where ``*_run`` is the
-    index of the tile run the step reads, ``*_last`` whether it is that run's last step, and the
-    SRAM counts (in words, SCALE-Sim's definitions) are booked on a fold's last step.
+    A run takes ``hold[j]`` bytes of room and reads ``fetch[j]`` bytes from memory into it. For
+    IFMAP and FILTER the two are equal; for OFMAP a run is room for results, and reads back
+    spilled partial sums once write ``after_write[j]`` (an index into the layer's writes, in
+    order) has landed. A resident plan's runs stay until the layer ends; otherwise each run is
+    released after the last step that reads it.
+    """
+
+    fetch: list[int]
+    hold: list[int]
+    resident: bool
+    unique_bytes: int
+    """The operand's distinct bytes: the least any plan can read (or write, for OFMAP)."""
+    after_write: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class FoldSchedule:
+    """The steps of one layer and each buffer's plan.
+
+    ``steps`` holds one tuple per step: ``(cycles, ifmap_run, ifmap_release, filter_run,
+    filter_release, ofmap_run, ofmap_write_bytes, ifmap_reads, filter_reads, ofmap_writes)``:
+    the run of each buffer the step needs, whether to release the input runs after it, the
+    bytes of results it hands to the OFMAP buffer to write, and the SRAM counts (in words,
+    SCALE-Sim's definitions) booked on a fold's last step.
     """
 
     mapping: Mapping
-    steps: list[tuple[int, int, bool, int, bool, int, int, int, int]]
-    ifmap_runs: list[int]
-    filter_runs: list[int]
+    steps: list[tuple[int, int, bool, int, bool, int, int, int, int, int]]
+    plans: dict[str, OperandPlan]
     used_pes: int
     """Sum over folds of used_rows * used_cols."""
 
 
-def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, max_bytes: dict[str, int]) -> FoldSchedule:
-    """Schedule ``layer`` on ``mapping``; ``max_bytes[operand]`` is what its buffer stages at once.
+def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> FoldSchedule:
+    """Schedule ``layer`` on ``mapping`` with buffers of ``capacity[operand]`` bytes.
 
-    Tiles are split on word boundaries, so every run and result block is whole words.
+    Runs and result shares are whole words.
     """
-    max_elems = {operand: max(1, nbytes // word_bytes) for operand, nbytes in max_bytes.items()}
+    words = {operand: max(1, nbytes // word_bytes) for operand, nbytes in capacity.items()}
+    stage = {operand: max(1, nbytes // 2) for operand, nbytes in words.items()}
     row_fold, col_fold, used_rows, used_cols = mapping.folds_in_order()
     folds = len(row_fold)
     rows, cols, t = mapping.rows, mapping.cols, mapping.temporal
     everything = np.arange(folds, dtype=np.int64)
+    row_folds = mapping.row_folds
 
     if mapping.dataflow == "ws":
-        ifmap_tile = row_fold
-        per_row_fold = [
-            distinct_inputs(layer, 0, layer.m, r * rows, r * rows + int(used_rows[r])) for r in range(mapping.row_folds)
-        ]
-        ifmap_elems = np.asarray(per_row_fold, dtype=np.int64)[row_fold]
-        filter_tile, filter_elems = everything, used_rows * used_cols
-        ofmap_elems = used_cols * t
+        i_tile = row_fold
+        i_blocks = [(0, layer.m, r * rows, r * rows + int(used_rows[r])) for r in range(row_folds)]
+        f_tile, f_elems = everything, used_rows * used_cols
         reads = (used_rows * t, used_rows * used_cols, used_cols * t)
     elif mapping.dataflow == "os":
-        ifmap_tile = row_fold
-        per_row_fold = [
-            distinct_inputs(layer, r * rows, r * rows + int(used_rows[r]), 0, layer.k) for r in range(mapping.row_folds)
-        ]
-        ifmap_elems = np.asarray(per_row_fold, dtype=np.int64)[row_fold]
-        filter_tile, filter_elems = col_fold, used_cols * t
-        ofmap_elems = used_rows * used_cols
+        i_tile = row_fold
+        i_blocks = [(r * rows, r * rows + int(used_rows[r]), 0, layer.k) for r in range(row_folds)]
+        f_tile, f_elems = col_fold, used_cols * t
         reads = (used_rows * t, used_cols * t, used_rows * used_cols)
     else:  # "is": IFMAP stationary, rows span K and columns span M
-        ifmap_tile = everything
-        ifmap_elems = np.asarray(
-            [
-                distinct_inputs(layer, c * cols, c * cols + uc, r * rows, r * rows + ur)
-                for r, c, ur, uc in zip(
-                    row_fold.tolist(), col_fold.tolist(), used_rows.tolist(), used_cols.tolist(), strict=True
-                )
-            ],
-            dtype=np.int64,
-        )
-        filter_tile, filter_elems = row_fold, used_rows * t
-        ofmap_elems = used_cols * t
+        i_tile = everything
+        i_blocks = [
+            (c * cols, c * cols + uc, r * rows, r * rows + ur)
+            for r, c, ur, uc in zip(
+                row_fold.tolist(), col_fold.tolist(), used_rows.tolist(), used_cols.tolist(), strict=True
+            )
+        ]
+        f_tile, f_elems = row_fold, used_rows * t
         reads = (used_rows * used_cols, used_rows * t, used_cols * t)
 
-    parts = np.maximum.reduce(
-        [
-            np.ones(folds, dtype=np.int64),
-            -(-ifmap_elems // max_elems["ifmap"]),
-            -(-filter_elems // max_elems["filter"]),
-            -(-ofmap_elems // max_elems["ofmap"]),
-        ]
-    )
+    # Input operands: resident if their distinct elements fit, else streamed tile by tile.
+    i_first = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64)
+    i_unique = int(i_first.sum())
+    i_resident = i_unique <= words["ifmap"]
+    if i_resident:
+        i_elems = i_first[i_tile]
+    else:
+        i_elems = np.asarray([distinct_inputs(layer, *block) for block in i_blocks], dtype=np.int64)[i_tile]
+    f_unique = layer.k * layer.n
+    f_resident = f_unique <= words["filter"]
+
+    # Results: os folds write final outputs; ws/is column folds keep their block or spill it.
+    reduces = mapping.dataflow != "os"
+    block = used_cols * t if reduces else used_rows * used_cols
+    spill = (block > stage["ofmap"]) if reduces else np.ones(folds, dtype=bool)
+
+    parts = np.ones(folds, dtype=np.int64)
+    if not i_resident:
+        parts = np.maximum(parts, -(-i_elems // stage["ifmap"]))
+    if not f_resident:
+        parts = np.maximum(parts, -(-f_elems // stage["filter"]))
+    parts = np.maximum(parts, np.where(spill, -(-block // stage["ofmap"]), 1))
+    if reduces and spill.any():
+        # Every fold of a spilling column fold takes as many steps as its largest.
+        starts = np.flatnonzero(row_fold == 0)
+        widest = np.maximum.reduceat(parts, starts)[col_fold]
+        parts = np.where(spill, widest, parts)
     if parts.sum() > MAX_STEPS:
-        smallest = min(max_bytes, key=max_bytes.get)
+        smallest = min(capacity, key=capacity.get)
         raise DesimError(
             f"layer {layer.name!r} would stream in {int(parts.sum()):,} steps through buffers this small "
             f"(at most {MAX_STEPS:,}); give the {smallest} scratchpad more capacity"
@@ -116,31 +157,36 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, max_bytes: d
     n = parts[fold_of]
     last_part = part == n - 1
 
-    ifmap_run, ifmap_last, ifmap_runs = _runs(ifmap_tile, ifmap_elems, max_elems["ifmap"], fold_of, part, n)
-    filter_run, filter_last, filter_runs = _runs(filter_tile, filter_elems, max_elems["filter"], fold_of, part, n)
+    i_run, i_release, i_plan = _input_plan(i_tile, i_elems, i_resident, i_unique, stage["ifmap"], fold_of, part, n)
+    f_run, f_release, f_plan = _input_plan(f_tile, f_elems, f_resident, f_unique, stage["filter"], fold_of, part, n)
+    o_run, o_write, o_plan = _ofmap_plan(layer, reduces, block, spill, row_fold, row_folds, fold_of, part, n)
     cycles = _share(np.full(folds, mapping.cycles_per_fold, dtype=np.int64)[fold_of], part, n)
-    out = _share(ofmap_elems[fold_of], part, n) * word_bytes
     booked = [np.where(last_part, counts[fold_of], 0) for counts in reads]
 
     steps = list(
         zip(
             cycles.tolist(),
-            ifmap_run.tolist(),
-            ifmap_last.tolist(),
-            filter_run.tolist(),
-            filter_last.tolist(),
-            out.tolist(),
+            i_run.tolist(),
+            i_release.tolist(),
+            f_run.tolist(),
+            f_release.tolist(),
+            o_run.tolist(),
+            (o_write * word_bytes).tolist(),
             *(b.tolist() for b in booked),
             strict=True,
         )
     )
-    return FoldSchedule(
-        mapping,
-        steps,
-        [elems * word_bytes for elems in ifmap_runs],
-        [elems * word_bytes for elems in filter_runs],
-        int((used_rows * used_cols).sum()),
-    )
+    plans = {
+        operand: OperandPlan(
+            [e * word_bytes for e in plan.fetch],
+            [e * word_bytes for e in plan.hold],
+            plan.resident,
+            plan.unique_bytes * word_bytes,
+            plan.after_write,
+        )
+        for operand, plan in (("ifmap", i_plan), ("filter", f_plan), ("ofmap", o_plan))
+    }
+    return FoldSchedule(mapping, steps, plans, int((used_rows * used_cols).sum()))
 
 
 def _share(total: np.ndarray, part: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -148,22 +194,74 @@ def _share(total: np.ndarray, part: np.ndarray, n: np.ndarray) -> np.ndarray:
     return total * (part + 1) // n - total * part // n
 
 
-def _runs(
-    tile: np.ndarray, elems: np.ndarray, max_elems: int, fold_of: np.ndarray, part: np.ndarray, n: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Group steps into runs that read the same staged data.
+def _input_plan(
+    tile: np.ndarray,
+    elems: np.ndarray,
+    resident: bool,
+    unique: int,
+    stage: int,
+    fold_of: np.ndarray,
+    part: np.ndarray,
+    n: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, OperandPlan]:
+    """Per step, the run it reads and whether to release it after; and the plan (in elements).
 
-    A tile that fits (``elems <= max_elems``) is one run for as long as consecutive steps use it;
-    one that does not streams in ``n`` parts, each its own run. Returns, per step, the run index and
-    whether it is the run's last step, and the elements of each run.
+    Resident: one run per tile, at its first use (tiles are numbered in order of first use).
+    Streaming: a tile that fits the stage is one run for as long as consecutive steps use it;
+    one that does not streams in ``n`` parts, each its own run.
     """
-    whole = (elems <= max_elems)[fold_of]
+    steps = len(fold_of)
+    if resident:
+        run = tile[fold_of]
+        first = np.zeros(int(tile.max()) + 1, dtype=np.int64)
+        first[tile[::-1]] = elems[::-1]  # each tile's elements at its first use
+        runs = first.tolist()
+        return run, np.zeros(steps, dtype=bool), OperandPlan(runs, runs, True, unique)
+    whole = (elems <= stage)[fold_of]
     key_tile = np.where(whole, tile[fold_of], -1 - fold_of)
     key_part = np.where(whole, 0, part)
     step_elems = np.where(whole, elems[fold_of], _share(elems[fold_of], part, n))
-    starts = np.ones(len(fold_of), dtype=bool)
+    starts = np.ones(steps, dtype=bool)
     starts[1:] = (key_tile[1:] != key_tile[:-1]) | (key_part[1:] != key_part[:-1])
     run = np.cumsum(starts) - 1
-    last = np.ones(len(fold_of), dtype=bool)
+    last = np.ones(steps, dtype=bool)
     last[:-1] = starts[1:]
-    return run, last, step_elems[starts].tolist()
+    runs = step_elems[starts].tolist()
+    return run, last, OperandPlan(runs, runs, False, unique)
+
+
+def _ofmap_plan(
+    layer: Layer,
+    reduces: bool,
+    block: np.ndarray,
+    spill: np.ndarray,
+    row_fold: np.ndarray,
+    row_folds: int,
+    fold_of: np.ndarray,
+    part: np.ndarray,
+    n: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, OperandPlan]:
+    """Per step, the OFMAP run it needs and the elements it writes after; and the plan."""
+    steps = len(fold_of)
+    spilling = spill[fold_of]
+    share = _share(block[fold_of], part, n)
+    first_row = row_fold[fold_of] == 0
+    if reduces:
+        keeps = ~spilling
+        new_run = spilling | (keeps & first_row & (part == 0))
+        hold = np.where(spilling, share, block[fold_of])
+        fetch = np.where(spilling & ~first_row, share, 0)
+        write = np.where(spilling | (row_fold[fold_of] == row_folds - 1), share, 0)
+    else:
+        new_run = np.ones(steps, dtype=bool)
+        hold, fetch, write = share, np.zeros(steps, dtype=np.int64), share
+    run = np.cumsum(new_run) - 1
+    written = np.cumsum(write > 0) - 1
+    after = np.full(steps, -1, dtype=np.int64)
+    readback = np.flatnonzero(fetch > 0)
+    # In a spilling column fold every fold has n steps: step s reads back what step s - n wrote.
+    after[readback] = written[readback - n[readback]]
+    plan = OperandPlan(
+        fetch[new_run].tolist(), hold[new_run].tolist(), False, layer.m * layer.n, after[new_run].tolist()
+    )
+    return run, write, plan

@@ -9,6 +9,7 @@ from desim import REQUEST, Compute, DesimError, Param, Port, ProcessGenerator, S
 from desim.components.compute.dataflow import DATAFLOWS, map_layer
 from desim.components.compute.fold_schedule import FoldSchedule, build_schedule
 from desim.components.memory.scratchpad import Scratchpad
+from desim.ledger import Ledger
 from desim.workload import OPERANDS, Layer
 
 if TYPE_CHECKING:
@@ -26,11 +27,13 @@ class SystolicArray(Compute):
 
     Timing model: the layer's GEMM is folded onto the array by its dataflow (see ``dataflow``);
     each fold costs SCALE-Sim's cycles per fold and folds run strictly one after another. Before
-    a step starts, the array waits until its IFMAP and FILTER tiles are resident in their
-    scratchpads and the OFMAP scratchpad has room for its results; each cycle spent waiting is a
-    stall, charged to the operand waited for (IFMAP first, then FILTER, then OFMAP room). After the
-    last fold it waits for the OFMAP scratchpad to drain, charged to OFMAP. The SRAM-to-PE path is
-    assumed to keep up with the array. Cycle counts follow SCALE-Sim's convention: a layer that
+    a step starts, the array waits until its IFMAP and FILTER runs are ready in their scratchpads
+    and its OFMAP run is (room for results, spilled partial sums read back); after it, it hands
+    its results to the OFMAP scratchpad. Each cycle spent waiting is a stall, charged to the
+    operand waited for (IFMAP first, then FILTER, then OFMAP) and, by the stall ledger, to where
+    the awaited request spent that cycle (``stall_cause_cycles``). After the last fold it waits
+    for the OFMAP scratchpad to drain, charged to OFMAP. The SRAM-to-PE path is assumed to keep
+    up with the array. Cycle counts follow SCALE-Sim's convention: a layer that
     takes ``n`` cycles reports ``n - 1`` (the index of its last cycle).
     """
 
@@ -50,6 +53,9 @@ class SystolicArray(Compute):
     stall_ifmap_cycles = Stat("cycles", "stall cycles waiting for IFMAP tiles")
     stall_filter_cycles = Stat("cycles", "stall cycles waiting for FILTER tiles")
     stall_ofmap_cycles = Stat("cycles", "stall cycles waiting for OFMAP room or the final drain")
+    stall_cause_cycles = Stat(
+        "cycles", "stall cycles by where the awaited request spent them (label: cycles)", initial={}
+    )
     folds = Stat("folds", "folds executed")
     steps = Stat("steps", "fold steps executed (folds split to stream oversized tiles)")
     macs = Stat("MACs", "multiply-accumulates of the layer")
@@ -101,11 +107,17 @@ class SystolicArray(Compute):
         super().elaborate(env, system)
         self._schedules: dict[Layer, FoldSchedule] = {}
 
+    def stall_causes(self) -> list[str]:
+        """Every label the ledger may charge: the buffers' own, then those of the hops on their routes."""
+        buffers = [getattr(self, operand).peer for operand in OPERANDS]
+        own = [label for buffer in buffers for label in buffer.stall_causes()]
+        hops = [hop for buffer in buffers for hop in buffer.memory.route.hops()]
+        return list(dict.fromkeys([*own, *(label for hop in dict.fromkeys(hops) for label in hop.stall_causes())]))
+
     def run_layer(self, layer: Layer) -> simpy.Event:
         schedule = self._schedule(layer)
-        self.ifmap.peer.serve(schedule.ifmap_runs)
-        self.filter.peer.serve(schedule.filter_runs)
-        self.ofmap.peer.serve(None)
+        for operand in OPERANDS:
+            getattr(self, operand).peer.serve(schedule.plans[operand])
         return self.env.process(self._execute(layer, schedule))
 
     def _schedule(self, layer: Layer) -> FoldSchedule:
@@ -113,42 +125,52 @@ class SystolicArray(Compute):
         key = dataclasses.replace(layer, name="")
         if key not in self._schedules:
             mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
-            staged = {op: getattr(self, op).peer.max_tile_bytes for op in OPERANDS}
-            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, staged)
+            capacity = {op: getattr(self, op).peer.capacity_bytes for op in OPERANDS}
+            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, capacity)
         return self._schedules[key]
 
     def _execute(self, layer: Layer, schedule: FoldSchedule) -> ProcessGenerator:
         env = self.env
         ifmap, filter_, ofmap = self.ifmap.peer, self.filter.peer, self.ofmap.peer
+        ready_i, ready_f, ready_o = ifmap.ready, filter_.ready, ofmap.ready
+        banked = ifmap.single_ported or filter_.single_ported or ofmap.single_ported
+        ledger = Ledger(self.stall_causes())
         start = env.now
         stall_i = stall_f = stall_o = 0
         reads_i = reads_f = writes_o = 0
         busy = 0
         first = None
-        for cycles, run_i, last_i, run_f, last_f, out, n_i, n_f, n_o in schedule.steps:
-            if ifmap.fetched <= run_i:
+        for cycles, run_i, release_i, run_f, release_f, run_o, out, n_i, n_f, n_o in schedule.steps:
+            if not ready_i[run_i]:
                 t = env.now
                 yield ifmap.arrival(run_i)
                 stall_i += env.now - t
-            if filter_.fetched <= run_f:
+                ledger.charge(t, env.now, ifmap.phases(run_i, env.now))
+            if not ready_f[run_f]:
                 t = env.now
                 yield filter_.arrival(run_f)
                 stall_f += env.now - t
-            if out > ofmap.free_bytes:
+                ledger.charge(t, env.now, filter_.phases(run_f, env.now))
+            if not ready_o[run_o]:
                 t = env.now
-                yield ofmap.room_for(out)
+                yield ofmap.arrival(run_o)
                 stall_o += env.now - t
+                ledger.charge(t, env.now, ofmap.phases(run_o, env.now))
             if first is None:
                 first = env.now - start
-            ofmap.reserve(out)
+            if banked:
+                self._begin_step(run_i, run_f, run_o)
             if cycles:
                 yield env.timeout(cycles)
             busy += cycles
-            if last_i:
+            if banked:
+                self._end_step()
+            if release_i:
                 ifmap.release(run_i)
-            if last_f:
+            if release_f:
                 filter_.release(run_f)
-            ofmap.write(out)
+            if out:
+                ofmap.write(out)
             reads_i += n_i
             reads_f += n_f
             writes_o += n_o
@@ -158,6 +180,7 @@ class SystolicArray(Compute):
         t = env.now
         yield ofmap.drained()
         stall_o += env.now - t
+        ledger.charge(t, env.now, ofmap.drain_phases(env.now))
 
         elapsed = env.now - start
         mapping = schedule.mapping
@@ -166,6 +189,7 @@ class SystolicArray(Compute):
         self.compute_cycles = busy - 1
         self.stall_cycles = stall_i + stall_f + stall_o
         self.stall_ifmap_cycles, self.stall_filter_cycles, self.stall_ofmap_cycles = stall_i, stall_f, stall_o
+        self.stall_cause_cycles = ledger.cycles
         self.folds = mapping.folds
         self.steps = len(schedule.steps)
         self.macs = layer.macs
@@ -175,3 +199,15 @@ class SystolicArray(Compute):
         self.ifmap_sram_reads, self.filter_sram_reads, self.ofmap_sram_writes = reads_i, reads_f, writes_o
         self.first_fold_cycle = first
         self.last_fold_cycle = last
+
+    def _begin_step(self, run_i: int, run_f: int, run_o: int) -> None:
+        for operand, run in (("ifmap", run_i), ("filter", run_f), ("ofmap", run_o)):
+            buffer = getattr(self, operand).peer
+            if buffer.single_ported:
+                buffer.begin_step(run)
+
+    def _end_step(self) -> None:
+        for operand in OPERANDS:
+            buffer = getattr(self, operand).peer
+            if buffer.single_ported:
+                buffer.end_step()

@@ -1,4 +1,4 @@
-"""Main memory (DRAM) in its simple mode: one queue, a bandwidth and a latency."""
+"""Main memory (DRAM): one controller queue for every client, open rows, FR-FCFS or FCFS."""
 
 from __future__ import annotations
 
@@ -15,15 +15,21 @@ if TYPE_CHECKING:
 
     from desim.system import System
 
+SCHEDULERS = ("fr-fcfs", "fcfs")
+
 
 class Dram(QueueStats, Memory):
-    """Main memory serving every client from one FIFO queue at a fixed bandwidth and latency.
+    """Main memory: a controller that serves every client's transactions from one queue.
 
     Timing model: requests are split into transactions of ``transaction_bytes``; each occupies the
-    data bus for ``bytes / bandwidth`` cycles, in arrival order whichever client sent it, and
-    reaches its requester ``latency_cycles`` after its service (the latency is pipelined, so it
-    does not hold the bus). Reads and writes share the bus. This is the assumption behind
-    SCALE-Sim's USER bandwidth mode; infinite bandwidth with zero latency is ideal memory.
+    data bus for ``bytes / bandwidth`` cycles and reaches its requester ``latency_cycles`` after
+    its service (pipelined: latency does not hold the bus). Reads and writes share the bus.
+    Addresses map to rows of ``row_bytes`` interleaved over ``banks``; a transaction to a row
+    other than its bank's open one costs ``row_miss_cycles`` more (precharge and activate).
+    ``fr-fcfs`` serves the oldest row hit first, else the oldest; ``fcfs`` strictly in arrival
+    order. With ``row_miss_cycles = 0`` (the default) every transaction is a hit, both orders are
+    arrival order, and this is the assumption behind SCALE-Sim's USER bandwidth mode; infinite
+    bandwidth with zero latency is ideal memory.
     """
 
     kind = "dram"
@@ -33,18 +39,30 @@ class Dram(QueueStats, Memory):
     )
     latency_cycles = Param(int, 0, "cycles", "delay from service to arrival", minimum=0)
     transaction_bytes = Param(int, 4096, "bytes", "size of one transaction", minimum=1)
+    scheduling = Param(str, "fr-fcfs", choices=SCHEDULERS, description="order of service among queued transactions")
+    banks = Param(int, 8, "banks", "banks that rows interleave over", minimum=1)
+    row_bytes = Param(int, 2048, "bytes", "size of a row (page)", minimum=1)
+    row_miss_cycles = Param(int, 0, "cycles", "extra service for a transaction whose row is not open", minimum=0)
 
     clients = Port(RESPONSE, "requests from buffers and interconnects", multiple=True)
 
     read_bytes = Stat("bytes", "bytes read")
     write_bytes = Stat("bytes", "bytes written")
+    row_hits = Stat("transactions", "transactions to an open row")
+    row_misses = Stat("transactions", "transactions that opened a row")
+    busy_percent = Stat("%", "share of the layer's cycles the data bus was busy")
+    avg_queue_depth = Stat("transactions", "mean transactions waiting (total wait / layer cycles)")
+    avg_latency_cycles = Stat("cycles", "mean time from a transaction's arrival to its data out")
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
-        self._channel = Channel(env, self.name, self.bandwidth_bytes_per_cycle, self.latency_cycles)
+        self._channel = _Controller(self, env)
 
     def hop(self) -> Dram:
         return self
+
+    def stall_causes(self) -> list[str]:
+        return self._channel.stall_causes()
 
     def submit(self, transfer: Transfer) -> None:
         if transfer.owner.is_write:
@@ -58,4 +76,48 @@ class Dram(QueueStats, Memory):
         self._channel.reset_counters()
 
     def end_layer(self) -> None:
-        self.copy_queue_stats(self._channel)
+        channel = self._channel
+        self.copy_queue_stats(channel)
+        self.row_hits, self.row_misses = channel.hits, channel.misses
+        elapsed = self.env.now - self.layer_start
+        if elapsed > 0:
+            self.busy_percent = 100 * channel.busy_cycles / elapsed
+            self.avg_queue_depth = channel.wait_cycles / elapsed
+        if channel.transfers and not channel.ideal:
+            self.avg_latency_cycles = channel.transit_cycles / channel.transfers
+
+
+class _Controller(Channel):
+    """The DRAM's queue and data bus, with open rows and the chosen order of service."""
+
+    def __init__(self, dram: Dram, env: simpy.Environment) -> None:
+        super().__init__(env, dram.name, dram.bandwidth_bytes_per_cycle, dram.latency_cycles)
+        self.banks, self.row_bytes = dram.banks, dram.row_bytes
+        self.miss_ticks = dram.row_miss_cycles * self._ticks_per_cycle
+        self.first_ready = dram.scheduling == "fr-fcfs" and self.miss_ticks > 0
+        self.open_rows = [-1] * dram.banks
+
+    def reset_counters(self) -> None:
+        super().reset_counters()
+        self.hits = self.misses = 0
+
+    def _pick(self) -> Transfer:
+        queue = self._queue
+        if self.first_ready:
+            open_rows, banks, row_bytes = self.open_rows, self.banks, self.row_bytes
+            for i, transfer in enumerate(queue):
+                row = transfer.address // row_bytes
+                if open_rows[row % banks] == row:
+                    del queue[i]
+                    return transfer
+        return queue.popleft()
+
+    def _extra_ticks(self, transfer: Transfer) -> int:
+        row = transfer.address // self.row_bytes
+        bank = row % self.banks
+        if self.open_rows[bank] == row:
+            self.hits += 1
+            return 0
+        self.open_rows[bank] = row
+        self.misses += 1
+        return self.miss_ticks

@@ -24,8 +24,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import simpy
+
 from desim import __version__
-from desim.component import Buffer, Compute
+from desim.component import Buffer, Compute, Memory
 from desim.errors import DesimError
 from desim.simulation import LayerResult
 from desim.system import System
@@ -70,7 +72,8 @@ DETAILED_COLUMNS = (
     "DRAM OFMAP Writes",
 )
 STALL_COLUMNS = ("LayerID", "Total Cycles", "Compute Cycles", "Stall Cycles")
-"""Followed by one ``<CAUSE> Stall Cycles`` column per ``stall_<cause>_cycles`` stat."""
+"""Followed by one ``<OPERAND> Stall Cycles`` column per ``stall_<operand>_cycles`` stat, then, if the
+compute component keeps a ledger (a ``stall_cause_cycles`` stat), one column per ledger label."""
 
 COMPUTE_STATS = (
     "total_cycles",
@@ -89,6 +92,11 @@ COMPUTE_STATS = (
 """Stats a compute component declares to appear in the SCALE-Sim reports."""
 
 _STALL_CAUSE = re.compile(r"stall_(\w+)_cycles$")
+LEDGER_STAT = "stall_cause_cycles"
+"""The compute stat holding the stall ledger: ``{label: cycles}`` over the labels its
+``stall_causes()`` declares."""
+MEMORY_STATS = ("busy_cycles", "queue_wait_cycles", "max_queue_depth", "transactions", "avg_latency_cycles")
+"""Stats of a memory component that the summary turns into busy share, queue depth and latency."""
 
 
 class ReportWriter:
@@ -108,7 +116,15 @@ class ReportWriter:
             raise DesimError(
                 f"kind {system.kind_of(self.array).kind!r} lacks the stats the reports need: {', '.join(missing)}"
             )
-        self.causes = [m.group(1) for name in declared if (m := _STALL_CAUSE.match(name))]
+        self.causes = [m.group(1) for name in declared if name != LEDGER_STAT and (m := _STALL_CAUSE.match(name))]
+        # Ledger labels depend on the routes, which exist once the system is elaborated.
+        elaborated = system.elaborate(simpy.Environment())
+        self.ledger = elaborated[self.array].stall_causes() if LEDGER_STAT in declared else []
+        self.memories = [
+            node
+            for node in system.nodes_of(Memory)
+            if all(n in system.kind_of(node).declared_stats for n in MEMORY_STATS)
+        ]
         self.buffers = {
             operand: [n for n in system.nodes_of(Buffer) if system.params_of(n).get("operand") == operand]
             for operand in OPERANDS
@@ -129,7 +145,7 @@ class ReportWriter:
             (self.dir / "SUMMARY.json").unlink(missing_ok=True)
         except OSError as error:
             raise DesimError(f"cannot prepare the output directory: {error.strerror}", file=self.dir) from None
-        stall_columns = (*STALL_COLUMNS, *(f"{cause.upper()} Stall Cycles" for cause in self.causes))
+        stall_columns = (*STALL_COLUMNS, *(f"{cause.upper()} Stall Cycles" for cause in self.causes), *self.ledger)
         self._files = {
             name: _open_report(self.dir / name, columns)
             for name, columns in (
@@ -156,6 +172,7 @@ class ReportWriter:
         """Append the layer's row to each CSV (one write per row)."""
         s, a = result.stats, f"{self.array}."
         total = s[a + "total_cycles"]
+        ledger = s.get(a + LEDGER_STAT, {})
         dram = {operand: self._dram(s, operand) for operand in OPERANDS}
         sram_words = (s[a + "ifmap_sram_reads"], s[a + "filter_sram_reads"], s[a + "ofmap_sram_writes"])
         sram_window = (float(s[a + "first_fold_cycle"]), float(s[a + "last_fold_cycle"]))
@@ -184,6 +201,7 @@ class ReportWriter:
                 s[a + "compute_cycles"],
                 s[a + "stall_cycles"],
                 *(s[f"{a}stall_{cause}_cycles"] for cause in self.causes),
+                *(ledger[label] for label in self.ledger),
             ),
         }
         line = {"id": i, "name": result.layer.name, "stats": s}
@@ -201,6 +219,8 @@ class ReportWriter:
                 "compute_cycles": s[a + "compute_cycles"],
                 "stall_cycles": s[a + "stall_cycles"],
                 "stalls": {cause: s[f"{a}stall_{cause}_cycles"] for cause in self.causes},
+                "stall_causes": {label: ledger[label] for label in self.ledger},
+                "memory": {node: {name: s[f"{node}.{name}"] for name in MEMORY_STATS} for node in self.memories},
                 "overall_util_percent": s[a + "overall_util_percent"],
                 "macs": s[a + "macs"],
                 "dram_words": {operand: d["words"] for operand, d in dram.items()},
@@ -219,6 +239,23 @@ class ReportWriter:
                 stops.append(stats[f"{buffer}.dram_last_cycle"])
         return {"words": nbytes // self.word_bytes, "start": min(starts, default=0), "stop": max(stops, default=0)}
 
+    def _memory_totals(self, node: str) -> dict[str, float]:
+        """A memory's activity over the run: busy share, mean and peak queue, mean latency."""
+        per_layer = [layer["memory"][node] for layer in self.layers]
+        elapsed = sum(layer["total_cycles"] + 1 for layer in self.layers)
+        transactions = sum(m["transactions"] for m in per_layer)
+        return {
+            "busy_percent": 100 * sum(m["busy_cycles"] for m in per_layer) / elapsed if elapsed else 0.0,
+            "avg_queue_depth": sum(m["queue_wait_cycles"] for m in per_layer) / elapsed if elapsed else 0.0,
+            "max_queue_depth": max((m["max_queue_depth"] for m in per_layer), default=0),
+            "avg_latency_cycles": (
+                sum(m["avg_latency_cycles"] * m["transactions"] for m in per_layer) / transactions
+                if transactions
+                else 0.0
+            ),
+            "transactions": transactions,
+        }
+
     def write_summary(self) -> Path:
         """Write ``SUMMARY.json`` (atomically) with per-layer results and run totals."""
         layers = self.layers
@@ -227,6 +264,8 @@ class ReportWriter:
             key: sum(layer[key] for layer in layers) for key in ("total_cycles", "compute_cycles", "stall_cycles")
         }
         totals["stalls"] = {cause: sum(layer["stalls"][cause] for layer in layers) for cause in self.causes}
+        totals["stall_causes"] = {label: sum(layer["stall_causes"][label] for layer in layers) for label in self.ledger}
+        totals["memory"] = {node: self._memory_totals(node) for node in self.memories}
         totals["dram_words"] = {op: sum(layer["dram_words"][op] for layer in layers) for op in OPERANDS}
         totals["macs"] = sum(layer["macs"] for layer in layers)
         summary = {

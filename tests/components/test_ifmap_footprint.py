@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from desim.components.compute.ifmap_footprint import distinct_inputs
+from desim.components.compute.ifmap_footprint import distinct_inputs, first_use_inputs
 from desim.workload import Layer
 
 
@@ -45,3 +45,32 @@ def test_counts_match_brute_force_on_every_block(layer):
 def test_whole_layer_touches_the_whole_input_when_windows_cover_it():
     layer = Layer("cover", 9, 9, 3, 3, 4, 2)
     assert distinct_inputs(layer, 0, layer.m, 0, layer.k) == layer.ifmap_elements
+
+
+def addresses(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> set:
+    """The (h, w, c) elements a block reads, by brute force."""
+    seen = set()
+    for m, k in itertools.product(range(m0, m1), range(k0, k1)):
+        eh, ew = divmod(m, layer.ofmap_width)
+        r, rest = divmod(k, layer.filter_width * layer.channels)
+        s, c = divmod(rest, layer.channels)
+        h, w = eh * layer.stride_height + r, ew * layer.stride_width + s
+        if h < layer.ifmap_height and w < layer.ifmap_width:
+            seen.add((h, w, c))
+    return seen
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name)
+def test_first_use_counts_only_what_no_earlier_block_read(layer):
+    m, k = layer.m, layer.k
+    cuts_m = sorted({0, m // 2, m})
+    cuts_k = sorted({0, k // 3, 2 * k // 3, k})
+    # the fold orders of the dataflows: row tiles over K (ws), row tiles over M (os), both (is)
+    blocks = [(m0, m1, k0, k1) for (k0, k1) in itertools.pairwise(cuts_k) for (m0, m1) in itertools.pairwise(cuts_m)]
+    counts = first_use_inputs(layer, blocks)
+    seen: set = set()
+    for block, count in zip(blocks, counts, strict=True):
+        touched = addresses(layer, *block)
+        assert count == len(touched - seen), block
+        seen |= touched
+    assert sum(counts) == len(addresses(layer, 0, m, 0, k))

@@ -7,10 +7,9 @@ The layer is a 4x4x4 GEMM on a 4x4 ws array: one fold of 2*4 + 4 + 4 - 2 = 14 cy
 import math
 
 import pytest
-from helpers import system
+from helpers import run, system
 
 from desim.io.scalesim_cfg import standard_system
-from desim.simulation import Simulation
 from desim.system import System
 from desim.workload import Layer
 
@@ -18,7 +17,7 @@ GEMM = Layer.gemm("g", m=4, n=4, k=4)
 
 
 def stats_of(sys_: System, layer: Layer = GEMM) -> dict:
-    (result,) = Simulation(sys_).run([layer])
+    (result,) = run(sys_, [layer])
     return result.stats
 
 

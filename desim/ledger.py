@@ -1,0 +1,84 @@
+"""The stall ledger: every stalled cycle charged to where the awaited request spent its time.
+
+A compute unit that waits for memory knows what it waited for: a sequence of *phases*, each
+ending at a time, each either a memory request (whose :meth:`~desim.route.Request.timeline`
+says where it spent each cycle: a named queue, a service, a latency) or a plain cause (a buffer
+out of room, say). :meth:`Ledger.charge` lays the stalled interval over those phases and books
+each cycle to the label it falls in. Overlaps are fractional (channels serve at exact
+bandwidths), so a stall's cycles are apportioned by largest remainder: the integer charges of
+one stall always add up to its length, and so the ledger sums to the stall cycles exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from desim.route import Request
+
+Phase = tuple[float, Union["Request", None], str]
+"""``(until, request or None, label)``: until ``until`` the wait was on ``request`` (or on the
+plain cause ``label``); time before the request was issued is charged to ``label``."""
+
+
+_EPSILON = 1e-9
+"""Overlaps shorter than this are float noise (segment times are exact fractions of a cycle)."""
+
+
+class Ledger:
+    """Stall cycles per cause label; labels must be declared up front so reports have fixed columns."""
+
+    def __init__(self, labels: Iterable[str]) -> None:
+        self.cycles: dict[str, int] = dict.fromkeys(labels, 0)
+
+    def charge(self, start: int, end: int, phases: Sequence[Phase]) -> None:
+        """Book the stall ``[start, end)`` over ``phases`` (in time order, the last ending at ``end``)."""
+        if end <= start:
+            return
+        shares: dict[str, float] = {}
+        t = float(start)
+        for until, request, label in phases:
+            if until <= t:
+                continue
+            upto = min(float(until), float(end))
+            if request is None:
+                shares[label] = shares.get(label, 0.0) + upto - t
+            else:
+                _overlay(shares, t, upto, request, label)
+            t = upto
+            if t >= end:
+                break
+        if t < end:  # a phase list that stops short: the last cause held to the end
+            label = phases[-1][2]
+            shares[label] = shares.get(label, 0.0) + end - t
+        self._book(end - start, shares)
+
+    def _book(self, total: int, shares: dict[str, float]) -> None:
+        floors = {label: int(share) for label, share in shares.items()}
+        left = total - sum(floors.values())
+        by_remainder = sorted(shares, key=lambda label: (floors[label] - shares[label], label))
+        for label in by_remainder[:left]:
+            floors[label] += 1
+        cycles = self.cycles
+        for label, count in floors.items():
+            if label not in cycles:
+                raise KeyError(f"stall cause {label!r} was not declared to the ledger")
+            cycles[label] += count
+
+
+def _overlay(shares: dict[str, float], lo: float, hi: float, request: Request, before_issue: str) -> None:
+    """Add to ``shares`` the overlap of ``[lo, hi)`` with each segment of ``request``'s timeline."""
+    t = float(request.issued_at)
+    if lo < t:
+        shares[before_issue] = shares.get(before_issue, 0.0) + min(hi, t) - lo
+    timeline = request.timeline()
+    for label, cycles in timeline:
+        end = t + cycles
+        overlap = min(hi, end) - max(lo, t)
+        if overlap > _EPSILON:
+            shares[label] = shares.get(label, 0.0) + overlap
+        t = end
+    if hi > t + _EPSILON:  # completion lands on a whole cycle; the timeline is exact, so this is rounding only
+        label = timeline[-1][0] if timeline else before_issue
+        shares[label] = shares.get(label, 0.0) + hi - max(lo, t)
