@@ -1,8 +1,11 @@
 """Speed and memory of ``desim run`` on AlexNet and ResNet-50 (32x32 ws), ideal and finite bandwidth.
 
 Runs the real command line in a child process several times and prints, per case, the median CPU
-seconds (user + system) and the median peak resident memory of the child, next to the targets and
-to what SCALE-Sim 2.0.2 needed for the same work on this kind of machine.
+seconds (user + system) and the median peak resident memory of the child, the run's stall share
+(from its SUMMARY.json), next to the targets and to what SCALE-Sim 2.0.2 needed for the same work
+on this kind of machine. The finite-bandwidth cases (``configs/scale.cfg`` in USER mode: DRAM at
+10 bytes/cycle) must stall, so that the timing covers the memory system at work; the script says
+so and exits with status 1 if one does not.
 
     python benchmarks/bench_cli.py            # 3 runs per case
     python benchmarks/bench_cli.py --repeat 5
@@ -11,6 +14,7 @@ to what SCALE-Sim 2.0.2 needed for the same work on this kind of machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -48,21 +52,33 @@ def measure(args: list[str]) -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def stall_share(outdir: Path) -> float:
+    """Stall cycles over total cycles, in percent, from the one SUMMARY.json under ``outdir``."""
+    (summary,) = outdir.glob("*/SUMMARY.json")
+    totals = json.loads(summary.read_text())["totals"]
+    return 100 * totals["stall_cycles"] / totals["total_cycles"] if totals["total_cycles"] else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (the median is reported)")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
+        ideal = ROOT / "configs" / "scale.cfg"
         user = Path(scratch) / "scale_user10.cfg"
-        user.write_text((ROOT / "configs" / "scale.cfg").read_text().replace("CALC", "USER"))
-        configs = {"ideal (CALC)": ROOT / "configs" / "scale.cfg", "10 B/cycle (USER)": user}
+        user.write_text(ideal.read_text().replace("CALC", "USER"))  # its Bandwidth: 10 words = 10 bytes/cycle
+        configs = {"ideal (CALC)": ideal, "10 B/cycle (USER)": user}
         topologies = {"alexnet": "topologies/conv/alexnet.csv", "resnet50": "topologies/conv/resnet50.csv"}
 
         print(f"desim run, 32x32 ws, median of {options.repeat} runs; SCALE-Sim 2.0.2 for comparison\n")
-        header = f"{'workload':<10} {'memory':<18} {'CPU s':>7} {'peak MB':>8}   {'target':<22} {'SCALE-Sim':>22}"
+        header = (
+            f"{'workload':<10} {'memory':<18} {'CPU s':>7} {'peak MB':>8} {'stall':>7}   "
+            f"{'target':<22} {'SCALE-Sim':>22}"
+        )
         print(header)
         print("-" * len(header))
+        unstalled = []
         for name, topology in topologies.items():
             if name == "alexnet":
                 their_cpu, their_mb = scalesim_cost("alexnet_scale32ws")
@@ -71,16 +87,25 @@ def main() -> None:
                 their_cpu, their_mb = SCALESIM_RESNET50_FLOOR
                 theirs = f">{their_cpu:.0f} s, >{their_mb:.0f} MB"
             for memory, config in configs.items():
+                outdir = Path(scratch) / "out" / f"{name}-{config.stem}"
                 runs = [
-                    measure(["run", "-q", "-c", str(config), "-t", topology, "-p", str(Path(scratch) / "out")])
+                    measure(["run", "-q", "-c", str(config), "-t", topology, "-p", str(outdir)])
                     for _ in range(options.repeat)
                 ]
                 cpu = statistics.median(r[0] for r in runs)
                 peak = statistics.median(r[1] for r in runs)
+                stalls = stall_share(outdir)
+                if config != ideal and stalls == 0:
+                    unstalled.append(f"{name} at {memory}")
                 ok = cpu < TARGETS[name] and peak < MEMORY_TARGET_MB
                 target = f"<{TARGETS[name]:g} s, <{MEMORY_TARGET_MB} MB: {'met' if ok else 'MISSED'}"
                 speedup = f"({their_cpu / cpu:,.0f}x faster)"
-                print(f"{name:<10} {memory:<18} {cpu:>7.2f} {peak:>8.0f}   {target:<22} {theirs:>22} {speedup}")
+                print(
+                    f"{name:<10} {memory:<18} {cpu:>7.2f} {peak:>8.0f} {stalls:>6.1f}%   "
+                    f"{target:<22} {theirs:>22} {speedup}"
+                )
+        if unstalled:
+            raise SystemExit(f"no stalls in the finite-bandwidth case(s): {', '.join(unstalled)}")
 
 
 if __name__ == "__main__":

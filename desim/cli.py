@@ -1,4 +1,4 @@
-"""The ``desim`` command: run a simulation, list the component kinds.
+"""The ``desim`` command: run a simulation, sweep a parameter, list the component kinds.
 
 Mistakes in the user's input print one line (``desim: error: file:line: key: what was wrong``)
 and exit with status 2, without a traceback.
@@ -11,6 +11,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from desim.io.scalesim_cfg import read_scalesim_cfg
 from desim.io.topology import FORMATS, read_topology
 from desim.registry import default_registry
 from desim.simulation import Simulation
+from desim.sweep import iter_sweep, parse_vary
+from desim.system import System
+from desim.workload import Layer
 
 DEFAULT_CONFIG = "configs/scale.cfg"
 DEFAULT_TOPOLOGY = "topologies/conv/alexnet.csv"
@@ -57,24 +61,38 @@ def main() -> None:
     """desim: a discrete-event simulator of DNN accelerators (SCALE-Sim compatible)."""
 
 
-@main.command()
-@click.option("-c", "--config", help=f"SCALE-Sim .cfg file (default: {DEFAULT_CONFIG}).")
-@click.option("-a", "--arch", help="native YAML architecture file (instead of -c).")
-@click.option("-t", "--topology", help=f"topology CSV (default: the config's, else {DEFAULT_TOPOLOGY}).")
-@click.option("-p", "--outdir", default="outputs", show_default=True, help="reports go to OUTDIR/<run_name>/.")
-@click.option(
-    "-i",
-    "--input-type",
-    "input_type",
-    type=click.Choice(FORMATS),
-    default="conv",
-    show_default=True,
-    help="topology rows are conv layers or GEMMs (M, N, K).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="do not print a line per layer.")
-@_user_errors
-def run(config: str | None, arch: str | None, topology: str | None, outdir: str, input_type: str, quiet: bool) -> None:
-    """Simulate a topology on an architecture and write the reports."""
+def _input_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that name a run's inputs, shared by ``run`` and ``sweep``: -c, -a, -t, -i."""
+    for option in reversed(
+        (
+            click.option("-c", "--config", help=f"SCALE-Sim .cfg file (default: {DEFAULT_CONFIG})."),
+            click.option("-a", "--arch", help="native YAML architecture file (instead of -c)."),
+            click.option("-t", "--topology", help=f"topology CSV (default: the config's, else {DEFAULT_TOPOLOGY})."),
+            click.option(
+                "-i",
+                "--input-type",
+                "input_type",
+                type=click.Choice(FORMATS),
+                default="conv",
+                show_default=True,
+                help="topology rows are conv layers or GEMMs (M, N, K).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    system: System
+    layers: list[Layer]
+    architecture: str
+    topology: str
+
+
+def _read_inputs(config: str | None, arch: str | None, topology: str | None, input_type: str) -> _Inputs:
+    """The system and the layers the -c/-a/-t/-i options name, defaults filled in."""
     if config and arch:
         raise DesimError("give a SCALE-Sim config (-c) or a YAML architecture (-a), not both")
     if arch:
@@ -86,8 +104,18 @@ def run(config: str | None, arch: str | None, topology: str | None, outdir: str,
         system = cfg.system()
         configured_topology = _beside(cfg.topology, config) if cfg.topology else None
     topology = topology or configured_topology or _default_file(DEFAULT_TOPOLOGY, "-t")
-    layers = read_topology(topology, input_type)
+    return _Inputs(system, read_topology(topology, input_type), str(arch or config), str(topology))
 
+
+@main.command()
+@_input_options
+@click.option("-p", "--outdir", default="outputs", show_default=True, help="reports go to OUTDIR/<run_name>/.")
+@click.option("-q", "--quiet", is_flag=True, help="do not print a line per layer.")
+@_user_errors
+def run(config: str | None, arch: str | None, topology: str | None, outdir: str, input_type: str, quiet: bool) -> None:
+    """Simulate a topology on an architecture and write the reports."""
+    inputs = _read_inputs(config, arch, topology, input_type)
+    system, layers, topology = inputs.system, inputs.layers, inputs.topology
     simulation = Simulation(system)
     try:
         simulation.check(layers)
@@ -95,8 +123,8 @@ def run(config: str | None, arch: str | None, topology: str | None, outdir: str,
         raise error.located(file=topology) from None
     destination = Path(outdir) / system.name
     started = time.perf_counter()
-    inputs = {"architecture": str(arch or config), "topology": str(topology), "input_type": input_type}
-    with ReportWriter(destination, system, inputs=inputs) as reports:
+    described = {"architecture": inputs.architecture, "topology": topology, "input_type": input_type}
+    with ReportWriter(destination, system, inputs=described) as reports:
         for result in simulation.run(layers):
             reports.add(result)
             if not quiet:
@@ -108,6 +136,34 @@ def run(config: str | None, arch: str | None, topology: str | None, outdir: str,
         f"{len(layers)} layers, {totals} cycles, {stalls} stall cycles "
         f"({_share(stalls, totals)}) in {time.perf_counter() - started:.2f} s; reports in {destination}/"
     )
+
+
+@main.command()
+@_input_options
+@click.option(
+    "--vary",
+    required=True,
+    metavar="NODE.PARAM=V1,V2,...",
+    help="the parameter to sweep and its values, e.g. dram.bandwidth_bytes_per_cycle=1,2,4,inf.",
+)
+@_user_errors
+def sweep(config: str | None, arch: str | None, topology: str | None, input_type: str, vary: str) -> None:
+    """Run a topology once per value of one parameter and print a row per value (no reports)."""
+    inputs = _read_inputs(config, arch, topology, input_type)
+    plan = parse_vary(vary)
+    rows = iter_sweep(inputs.system, inputs.layers, plan, workload_source=inputs.topology)
+    width = max(len(plan.key), *(len(text) for text in plan.texts))
+    click.echo(
+        f"{plan.key:>{width}}  {'total cycles':>14}  {'stall':>6}  {'DRAM bytes':>14}  dominant stall cause (share)"
+    )
+    for row in rows:
+        moved = "-" if row.dram_bytes is None else str(row.dram_bytes)
+        cause = row.dominant_cause
+        dominant = "-" if cause is None else f"{cause} ({row.dominant_cause_percent:.1f}%)"
+        click.echo(
+            f"{row.text:>{width}}  {row.total_cycles:>14}  {_share(row.stall_cycles, row.total_cycles):>6}  "
+            f"{moved:>14}  {dominant}"
+        )
 
 
 @main.command()

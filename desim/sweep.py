@@ -1,0 +1,225 @@
+"""Parameter sweeps: run a whole workload once per value of one node's parameter.
+
+A sweep is written ``NODE.PARAM=V1,V2,...`` (``dram.bandwidth_bytes_per_cycle=1,2,4,inf``). Each
+value is parsed as the parameter's declared type (so ``inf`` works where the param allows it), set
+in the system's graph, and the workload runs on a fresh elaboration (:meth:`Simulation.run`
+elaborates every time). Every point is checked before the first one runs, and the graph gets its
+original value back afterwards. The result is one :class:`SweepRow` per value: total and stall
+cycles of the compute unit, main-memory bytes moved, and the stall-ledger label that cost the most.
+
+Engine code: it knows roles (:class:`Compute`, :class:`Memory`) and stat names, never hardware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from desim.component import Compute, Memory
+from desim.errors import DesimError
+from desim.io.reports import LEDGER_STAT
+from desim.simulation import Simulation
+from desim.system import System
+from desim.workload import Layer
+
+VARY_FLAG = "--vary"
+FORM = "NODE.PARAM=V1,V2,..."
+NEEDED_STATS = ("total_cycles", "stall_cycles")
+MEMORY_BYTE_STATS = ("read_bytes", "write_bytes")
+
+
+@dataclass(frozen=True)
+class Vary:
+    """What to sweep: a node's parameter and the values to give it, as typed."""
+
+    node: str
+    param: str
+    texts: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.node}.{self.param}"
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One point of a sweep: the value and the whole workload's totals at it."""
+
+    text: str
+    """The value as given on the command line (stripped)."""
+    value: Any
+    """The value as the parameter's type."""
+    total_cycles: int
+    """Sum over layers of the compute unit's ``total_cycles``."""
+    stall_cycles: int
+    """Sum over layers of the compute unit's ``stall_cycles``."""
+    dram_bytes: int | None
+    """Bytes read and written by the memory nodes, summed; None if no memory counts them."""
+    stall_causes: dict[str, int]
+    """The stall ledger summed over layers (label -> cycles), in the compute unit's label order."""
+
+    @property
+    def stall_percent(self) -> float:
+        return 100 * self.stall_cycles / self.total_cycles if self.total_cycles else 0.0
+
+    @property
+    def dominant_cause(self) -> str | None:
+        """The ledger label with the most stall cycles (the first such, on a tie); None without stalls."""
+        if not self.stall_causes:
+            return None
+        label = max(self.stall_causes, key=self.stall_causes.__getitem__)
+        return label if self.stall_causes[label] > 0 else None
+
+    @property
+    def dominant_cause_percent(self) -> float:
+        """The dominant cause's share of the stall cycles, in percent (0 without stalls)."""
+        label = self.dominant_cause
+        if label is None or not self.stall_cycles:
+            return 0.0
+        return 100 * self.stall_causes[label] / self.stall_cycles
+
+
+def parse_vary(text: str) -> Vary:
+    """``NODE.PARAM=V1,V2,...`` as a :class:`Vary`; DesimError (key ``--vary``) if malformed."""
+    key, equals, values = text.partition("=")
+    if not equals:
+        raise DesimError(f"expected {FORM}, got {text!r} (no '=')", key=VARY_FLAG)
+    node, dot, param = key.strip().rpartition(".")
+    if not dot or not node or not param:
+        raise DesimError(f"expected {FORM}, got {text!r} (name the parameter as NODE.PARAM)", key=VARY_FLAG)
+    texts = tuple(value.strip() for value in values.split(","))
+    if texts == ("",):
+        raise DesimError(f"no values given for {node}.{param}; expected {FORM}", key=VARY_FLAG)
+    if "" in texts:
+        raise DesimError(f"empty value in {values.strip()!r} for {node}.{param}; expected {FORM}", key=VARY_FLAG)
+    return Vary(node, param, texts)
+
+
+def sweep_values(system: System, vary: Vary) -> list[Any]:
+    """The values of ``vary`` as its parameter's type; DesimError naming the node or parameter if not."""
+    data = system.graph.nodes.get(vary.node)
+    if data is None or "kind" not in data:
+        known = ", ".join(sorted(n for n, d in system.graph.nodes(data=True) if "kind" in d)) or "none"
+        raise DesimError(f"no component named {vary.node!r} (components: {known})", key=VARY_FLAG)
+    try:
+        kind = system.kind_of(vary.node)
+    except DesimError as error:
+        raise DesimError(error.message, key=f"{vary.node}.kind", file=system.source) from None
+    declared = kind.declared_params.get(vary.param)
+    if declared is None:
+        known = ", ".join(kind.declared_params) or "none"
+        raise DesimError(f"unknown parameter for kind {kind.kind!r} (known: {known})", key=vary.key)
+    values = []
+    for text in vary.texts:
+        try:
+            values.append(declared.coerce(text))
+        except DesimError as error:
+            raise DesimError(error.message, key=vary.key) from None
+    return values
+
+
+def iter_sweep(
+    system: System, workload: Sequence[Layer], vary: Vary, *, workload_source: str | None = None
+) -> Iterator[SweepRow]:
+    """Run ``workload`` once per value of ``vary``, yielding each point's row as it finishes.
+
+    Everything is checked before this returns: the values, and the system and every layer at
+    each value (an error names the value it arose at; ``workload_source``, the topology file,
+    locates layer errors). The system's graph holds each value while its point runs and gets
+    its original value back when the sweep ends.
+    """
+    values = sweep_values(system, vary)
+    compute = _compute_node(system)
+    declared = system.kind_of(compute).declared_stats
+    missing = [name for name in NEEDED_STATS if name not in declared]
+    if missing:
+        kind = system.kind_of(compute).kind
+        raise DesimError(f"kind {kind!r} lacks the stats a sweep sums: {', '.join(missing)}", key=compute)
+    memory_stats = [
+        f"{node}.{stat}"
+        for node in system.nodes_of(Memory)
+        for stat in MEMORY_BYTE_STATS
+        if stat in system.kind_of(node).declared_stats
+    ]
+    points = list(zip(vary.texts, values, strict=True))
+    with _setting(system, vary) as set_value:
+        for text, value in points:
+            set_value(value)
+            try:
+                Simulation(system).check(workload)
+            except DesimError as error:
+                raise _at_point(error, vary, text, workload_source) from None
+    ledger = f"{compute}.{LEDGER_STAT}" if LEDGER_STAT in declared else None
+    return _run_points(system, workload, vary, points, compute, ledger, memory_stats)
+
+
+def _run_points(
+    system: System,
+    workload: Sequence[Layer],
+    vary: Vary,
+    points: list[tuple[str, Any]],
+    compute: str,
+    ledger: str | None,
+    memory_stats: list[str],
+) -> Iterator[SweepRow]:
+    with _setting(system, vary) as set_value:
+        for text, value in points:
+            set_value(value)
+            total = stalls = moved = 0
+            causes: dict[str, int] = {}
+            for result in Simulation(system).run(workload):
+                stats = result.stats
+                total += stats[f"{compute}.total_cycles"]
+                stalls += stats[f"{compute}.stall_cycles"]
+                moved += sum(stats[name] for name in memory_stats)
+                for label, cycles in (stats[ledger] if ledger else {}).items():
+                    causes[label] = causes.get(label, 0) + cycles
+            yield SweepRow(text, value, total, stalls, int(moved) if memory_stats else None, causes)
+
+
+@contextmanager
+def _setting(system: System, vary: Vary) -> Iterator[Callable[[Any], None]]:
+    """A setter for the swept parameter in the graph; the original value (or its absence) returns after."""
+    params = system.graph.nodes[vary.node].setdefault("params", {})
+    had, original = vary.param in params, params.get(vary.param)
+
+    def set_value(value: Any) -> None:
+        params[vary.param] = value
+
+    try:
+        yield set_value
+    finally:
+        if had:
+            params[vary.param] = original
+        else:
+            params.pop(vary.param, None)
+
+
+def sweep(
+    system: System, workload: Sequence[Layer], vary: Vary | str, *, workload_source: str | None = None
+) -> list[SweepRow]:
+    """Every point of the sweep (see :func:`iter_sweep`); ``vary`` may be given as its text."""
+    if isinstance(vary, str):
+        vary = parse_vary(vary)
+    return list(iter_sweep(system, workload, vary, workload_source=workload_source))
+
+
+def _at_point(error: DesimError, vary: Vary, text: str, workload_source: str | None) -> DesimError:
+    """``error``, raised while checking the point ``vary.key=text``, saying so."""
+    if error.key == vary.key:  # the swept value itself is wrong: it came from the command line
+        return DesimError(error.message, key=f"{vary.key}={text}")
+    return DesimError(
+        f"{error.message} (at {vary.key}={text})",
+        file=error.file if error.file is not None else workload_source,
+        line=error.line,
+        key=error.key,
+    )
+
+
+def _compute_node(system: System) -> str:
+    computes = system.nodes_of(Compute)
+    if len(computes) != 1:
+        raise DesimError(f"a sweep sums one compute unit's cycles; this system has {len(computes)}", file=system.source)
+    return computes[0]
