@@ -98,6 +98,8 @@ class Route:
             (hop.latency_label, hop.latency_cycles) for hop in to_peer if getattr(hop, "latency_cycles", 0)
         )
         self.request_latency = sum(cycles for _, cycles in self.lead)
+        self._read_hops: tuple[Hop, ...] = ()
+        self._write_hops: tuple[Hop, ...] = ()
         if isinstance(peer, Memory):
             served_by = peer.hop()
             self._read_hops = (served_by, *from_peer)

@@ -214,7 +214,7 @@ def _input_plan(
     if resident:
         run = tile[fold_of]
         first = np.zeros(int(tile.max()) + 1, dtype=np.int64)
-        first[tile[::-1]] = elems[::-1]  # each tile's elements at its first use
+        first[tile] = elems  # every use of a tile has the same count: its first use's
         runs = first.tolist()
         return run, np.zeros(steps, dtype=bool), OperandPlan(runs, runs, True, unique)
     whole = (elems <= stage)[fold_of]
