@@ -65,3 +65,15 @@ def check_ledger(stats: dict, array: str = "array") -> None:
     assert by_operand == stall == sum(by_cause.values()), (stall, by_operand, by_cause)
     assert all(cycles >= 0 for cycles in by_cause.values()), by_cause
     assert stats[f"{array}.compute_cycles"] + stall == stats[f"{array}.total_cycles"]
+
+
+def check_stall_report(path: Path) -> None:
+    """Every row of a STALL_REPORT.csv: operand columns and cause columns each sum to Stall Cycles."""
+    for row in read_report(path):
+        names = list(row)
+        operands = names[names.index("Stall Cycles") + 1 : names.index("OFMAP Stall Cycles") + 1]
+        places = names[names.index("OFMAP Stall Cycles") + 1 :]
+        stall = int(row["Stall Cycles"])
+        assert sum(int(row[name]) for name in operands) == stall, row
+        assert sum(int(row[name]) for name in places) == stall, row
+        assert int(row["Compute Cycles"]) + stall == int(row["Total Cycles"]), row

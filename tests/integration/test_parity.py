@@ -5,7 +5,7 @@ The expected numbers are read from SCALE-Sim's own reports in ``tests/data/scale
 
 import pytest
 from click.testing import CliRunner
-from helpers import CASES, REFERENCE, read_report
+from helpers import CASES, REFERENCE, check_stall_report, read_report
 
 from desim.cli import main
 
@@ -32,6 +32,7 @@ def run_case(case: str, tmp_path) -> dict[str, list[dict[str, str]]]:
     )
     assert result.exit_code == 0, result.output
     (outdir,) = tmp_path.iterdir()
+    check_stall_report(outdir / "STALL_REPORT.csv")
     return {name: read_report(outdir / f"{name}.csv") for name in ("COMPUTE_REPORT", "DETAILED_ACCESS_REPORT")}
 
 
