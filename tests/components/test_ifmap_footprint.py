@@ -8,7 +8,8 @@ from desim.components.compute.ifmap_footprint import distinct_inputs, first_use_
 from desim.workload import Layer
 
 
-def brute_force(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> int:
+def addresses(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> set:
+    """The (h, w, c) elements a block reads, by brute force."""
     seen = set()
     for m, k in itertools.product(range(m0, m1), range(k0, k1)):
         eh, ew = divmod(m, layer.ofmap_width)
@@ -17,7 +18,11 @@ def brute_force(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> int:
         h, w = eh * layer.stride_height + r, ew * layer.stride_width + s
         if h < layer.ifmap_height and w < layer.ifmap_width:
             seen.add((h, w, c))
-    return len(seen)
+    return seen
+
+
+def brute_force(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> int:
+    return len(addresses(layer, m0, m1, k0, k1))
 
 
 LAYERS = [
@@ -45,19 +50,6 @@ def test_counts_match_brute_force_on_every_block(layer):
 def test_whole_layer_touches_the_whole_input_when_windows_cover_it():
     layer = Layer("cover", 9, 9, 3, 3, 4, 2)
     assert distinct_inputs(layer, 0, layer.m, 0, layer.k) == layer.ifmap_elements
-
-
-def addresses(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> set:
-    """The (h, w, c) elements a block reads, by brute force."""
-    seen = set()
-    for m, k in itertools.product(range(m0, m1), range(k0, k1)):
-        eh, ew = divmod(m, layer.ofmap_width)
-        r, rest = divmod(k, layer.filter_width * layer.channels)
-        s, c = divmod(rest, layer.channels)
-        h, w = eh * layer.stride_height + r, ew * layer.stride_width + s
-        if h < layer.ifmap_height and w < layer.ifmap_width:
-            seen.add((h, w, c))
-    return seen
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name)
