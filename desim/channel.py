@@ -72,7 +72,7 @@ class Transfer:
         self.client = getattr(owner, "client", owner)
         self.address = address
         self.submitted_at = 0
-        self.snapshot = (0, 0)
+        self.snapshot = 0
         self.log: list[Passage] = []
 
     def start(self) -> None:
@@ -100,8 +100,8 @@ class Channel:
     An ideal channel (infinite bandwidth, zero latency) passes transfers on at once.
 
     Subclasses change the order of service (:meth:`_pick`) and its length (:meth:`_extra_ticks`).
-    Counters (``bytes``, ``transfers``, ``busy_cycles``, ``wait_cycles``, ``max_queue``,
-    ``latency_cycles_total``) cover the time since the last :meth:`reset_counters`.
+    Counters (``bytes``, ``transfers``, ``busy_cycles``, ``wait_cycles``, ``transit_cycles``,
+    ``max_queue``) cover the time since the last :meth:`reset_counters`.
     """
 
     def __init__(
@@ -132,7 +132,6 @@ class Channel:
         self._wake: simpy.Event | None = None
         self._free_at_ticks = 0
         self._serving: object = None
-        self._served_ticks = 0
         self._served_by: dict[object, int] = {}
         self.observers: list[Callable[[Transfer, float, float], None]] = []
         """Called as ``observe(transfer, start, finish)`` (exact cycles) when a transfer is served."""
@@ -177,11 +176,12 @@ class Channel:
         now = int(self.env.now)
         transfer.submitted_at = now
         # What the server has yet to do for the transfer in service counts as served *after* this
-        # arrival, so the difference of the running totals is exactly the time this one queues.
-        residual = max(0, self._free_at_ticks - now * self._ticks_per_cycle)
+        # arrival, so the growth of the client's running total is exactly its share of this wait.
         client = transfer.client
-        own = self._served_by.get(client, 0) - (residual if self._serving is client else 0)
-        transfer.snapshot = (self._served_ticks - residual, own)
+        own = self._served_by.get(client, 0)
+        if self._serving is client:
+            own -= max(0, self._free_at_ticks - now * self._ticks_per_cycle)
+        transfer.snapshot = own
         queue = self._queue
         queue.append(transfer)
         if len(queue) > self.max_queue:
@@ -219,8 +219,7 @@ class Channel:
             waited = start - arrived
             self._wait_ticks += waited
             client = transfer.client
-            behind_own = min(waited, served_by.get(client, 0) - transfer.snapshot[1]) if waited else 0
-            self._served_ticks += service
+            behind_own = min(waited, served_by.get(client, 0) - transfer.snapshot) if waited else 0
             served_by[client] = served_by.get(client, 0) + service
             self._serving = client
             if self.observers:

@@ -133,7 +133,8 @@ class SystolicArray(Compute):
         env = self.env
         ifmap, filter_, ofmap = self.ifmap.peer, self.filter.peer, self.ofmap.peer
         ready_i, ready_f, ready_o = ifmap.ready, filter_.ready, ofmap.ready
-        banked = ifmap.single_ported or filter_.single_ported or ofmap.single_ported
+        # Single-ported SRAMs need to know which bank each step uses: (position in a step's runs, buffer).
+        banked = [(i, buffer) for i, buffer in enumerate((ifmap, filter_, ofmap)) if buffer.single_ported]
         ledger = Ledger(self.stall_causes())
         start = env.now
         stall_i = stall_f = stall_o = 0
@@ -159,12 +160,14 @@ class SystolicArray(Compute):
             if first is None:
                 first = env.now - start
             if banked:
-                self._begin_step(run_i, run_f, run_o)
+                runs = (run_i, run_f, run_o)
+                for i, buffer in banked:
+                    buffer.begin_step(runs[i])
             if cycles:
                 yield env.timeout(cycles)
             busy += cycles
-            if banked:
-                self._end_step()
+            for _, buffer in banked:
+                buffer.end_step()
             if release_i:
                 ifmap.release(run_i)
             if release_f:
@@ -199,15 +202,3 @@ class SystolicArray(Compute):
         self.ifmap_sram_reads, self.filter_sram_reads, self.ofmap_sram_writes = reads_i, reads_f, writes_o
         self.first_fold_cycle = first
         self.last_fold_cycle = last
-
-    def _begin_step(self, run_i: int, run_f: int, run_o: int) -> None:
-        for operand, run in (("ifmap", run_i), ("filter", run_f), ("ofmap", run_o)):
-            buffer = getattr(self, operand).peer
-            if buffer.single_ported:
-                buffer.begin_step(run)
-
-    def _end_step(self) -> None:
-        for operand in OPERANDS:
-            buffer = getattr(self, operand).peer
-            if buffer.single_ported:
-                buffer.end_step()

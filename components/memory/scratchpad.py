@@ -22,6 +22,28 @@ _ADDRESS_SPACE = 1 << 40
 """Bytes of address space each buffer's traffic gets, so clients' streams map to distinct rows."""
 
 
+class _Run:
+    """When one run passed each stage, and the requests it waited on (for the stall ledger)."""
+
+    __slots__ = (
+        "arrived_at",
+        "depends_on",
+        "freed_by",
+        "issued_at",
+        "request",
+        "reserved_at",
+        "slot_at",
+        "slot_freed_by",
+    )
+
+    def __init__(self) -> None:
+        self.slot_at = self.reserved_at = self.issued_at = self.arrived_at = 0
+        self.slot_freed_by: Request | None = None  # the read whose arrival freed a request slot
+        self.freed_by: Request | None = None  # the write whose landing freed room
+        self.depends_on: Request | None = None  # the psum write a read-back waited for
+        self.request: Request | None = None  # the fetch itself
+
+
 class Scratchpad(Buffer):
     """An SRAM scratchpad for one operand, filled and drained by its own DMA engine.
 
@@ -119,7 +141,7 @@ class Scratchpad(Buffer):
         runs = len(plan.hold)
         self._plan = plan
         self.ready = [False] * runs
-        self._runs: list[list] = [[0, None, 0, None, 0, None, None, 0] for _ in range(runs)]
+        self._runs = [_Run() for _ in range(runs)]
         self._used = self._held = self._in_flight = 0
         self._slot_freed_by: Request | None = None
         self._writes: list[Request] = []
@@ -145,13 +167,12 @@ class Scratchpad(Buffer):
 
     def phases(self, run: int, ready_at: float) -> list[Phase]:
         """What a wait for ``run`` (ended at ``ready_at``) was waiting on, for the stall ledger."""
-        slot_at, slot_freed_by, reserved_at, freed_by, issued_at, depends_on, request, arrived_at = self._runs[run]
-        label = self.capacity_label
+        record, label = self._runs[run], self.capacity_label
         return [
-            (slot_at, slot_freed_by, label),
-            (reserved_at, freed_by, label),
-            (issued_at, depends_on, label),
-            (arrived_at, request, label),
+            (record.slot_at, record.slot_freed_by, label),
+            (record.reserved_at, record.freed_by, label),
+            (record.issued_at, record.depends_on, label),
+            (record.arrived_at, record.request, label),
             (ready_at, None, self.bank_label),
         ]
 
@@ -202,7 +223,7 @@ class Scratchpad(Buffer):
         for run in self._deferred:
             if free(run):
                 cycles = math.ceil(self._plan.fetch[run] / self.port_bytes_per_cycle)
-                self.bank_conflict_cycles += self.env.now - self._runs[run][7] + cycles
+                self.bank_conflict_cycles += self.env.now - self._runs[run].arrived_at + cycles
                 self.env.timeout(cycles, run).callbacks.append(self._written_in)
             else:
                 keep.append(run)
@@ -222,12 +243,12 @@ class Scratchpad(Buffer):
             while self._in_flight >= outstanding:
                 self._room = env.event()
                 yield self._room
-            record[0], record[1] = env.now, self._slot_freed_by
+            record.slot_at, record.slot_freed_by = env.now, self._slot_freed_by
             self._freed_by = None
             while self._held >= limit or self._used + hold > capacity:
                 self._room = env.event()
                 yield self._room
-            record[2], record[3] = env.now, self._freed_by
+            record.reserved_at, record.freed_by = env.now, self._freed_by
             self._used += hold
             self._held += 1
             if self._used > self.peak_occupancy_bytes:
@@ -241,21 +262,21 @@ class Scratchpad(Buffer):
                 depends_on = self._writes[index]
                 if not depends_on.event.processed:
                     yield depends_on.event
-                record[5] = depends_on
+                record.depends_on = depends_on
                 address = self._write_addresses[index]
             else:
                 self._read_offset += fetch
-            record[4] = env.now
+            record.issued_at = env.now
             if fetch:
                 request = self._request(fetch, address, write=False)
-                record[6] = request
+                record.request = request
                 self._in_flight += 1
                 request.event.callbacks.append(lambda event, run=run: self._arrived(run, event.value))
             else:
                 self._arrived(run)
 
     def _arrived(self, run: int, request: Request | None = None) -> None:
-        self._runs[run][7] = self.env.now
+        self._runs[run].arrived_at = self.env.now
         if request is not None:
             self._in_flight -= 1
             self._slot_freed_by = request
