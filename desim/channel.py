@@ -170,11 +170,13 @@ class Channel:
     def submit(self, transfer: Transfer) -> None:
         self.bytes += transfer.nbytes
         self.transfers += 1
-        if self.ideal:
-            transfer.advance()
-            return
         now = int(self.env.now)
         transfer.submitted_at = now
+        if self.ideal:
+            for observe in self.observers:
+                observe(transfer, now, now)
+            transfer.advance()
+            return
         # What the server has yet to do for the transfer in service counts as served *after* this
         # arrival, so the growth of the client's running total is exactly its share of this wait.
         client = transfer.client
@@ -189,6 +191,10 @@ class Channel:
         if self._wake is not None:
             wake, self._wake = self._wake, None
             wake.succeed()
+
+    def lane(self, transfer: Transfer) -> str:
+        """The trace track a transfer's service is drawn on (a DRAM draws each bank apart)."""
+        return "transfers"
 
     def _pick(self) -> Transfer:
         """The next transfer to serve: the oldest."""

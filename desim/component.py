@@ -29,8 +29,9 @@ from desim.workload import OPERANDS, Layer
 if TYPE_CHECKING:
     import simpy
 
-    from desim.channel import Hop
+    from desim.channel import Channel, Hop
     from desim.system import System
+    from desim.trace import Trace
 
 ProcessGenerator = Generator["simpy.Event", Any, None]
 """The type of a SimPy process body: a generator that yields events."""
@@ -87,6 +88,8 @@ class Component:
         self.env: simpy.Environment | None = None
         self.system: System | None = None
         self.layer_start = 0
+        self.trace: Trace | None = None
+        """Set by the simulation while a layer is being traced; report activity to it when set."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -120,6 +123,10 @@ class Component:
 
     def stall_causes(self) -> list[str]:
         """The stall-ledger labels waits on this component can be charged to (after elaboration)."""
+        return []
+
+    def channels(self) -> list[Channel]:
+        """The channels this component serves transfers with (a trace watches them)."""
         return []
 
     def stat_values(self) -> dict[str, Any]:
@@ -157,6 +164,10 @@ class Compute(Component):
         """Start executing ``layer`` and return the event that fires when it is done."""
         raise NotImplementedError
 
+    def progress(self) -> float:
+        """How much of the current layer is done, from 0 to 1 (for progress bars)."""
+        return 0.0
+
 
 class Buffer(Component):
     """On-chip storage that stages one operand of a layer between memory and compute."""
@@ -180,3 +191,18 @@ class Memory(Component):
     def hop(self) -> Hop:
         """The server that accepts this memory's transactions."""
         raise NotImplementedError
+
+
+ROLES: dict[str, type[Component]] = {
+    "compute": Compute,
+    "buffer": Buffer,
+    "interconnect": Interconnect,
+    "memory": Memory,
+}
+"""The roles the engine knows, in the order data flows from the arrays out to memory."""
+OTHER_ROLE = "other"
+
+
+def role_of(kind: type[Component]) -> str:
+    """The role a component kind plays: ``compute``, ``buffer``, ``interconnect``, ``memory`` or ``other``."""
+    return next((name for name, cls in ROLES.items() if issubclass(kind, cls)), OTHER_ROLE)

@@ -32,10 +32,13 @@ class Ledger:
     def __init__(self, labels: Iterable[str]) -> None:
         self.cycles: dict[str, int] = dict.fromkeys(labels, 0)
 
-    def charge(self, start: int, end: int, phases: Sequence[Phase]) -> None:
-        """Book the stall ``[start, end)`` over ``phases`` (in time order, the last ending at ``end``)."""
+    def charge(self, start: int, end: int, phases: Sequence[Phase]) -> dict[str, int]:
+        """Book the stall ``[start, end)`` over ``phases`` (in time order, the last ending at ``end``).
+
+        Returns this stall's cycles by label, in the order the labels first held during it.
+        """
         if end <= start:
-            return
+            return {}
         shares: dict[str, float] = {}
         t = float(start)
         for until, request, label in phases:
@@ -52,9 +55,9 @@ class Ledger:
         if t < end:  # a phase list that stops short: the last cause held to the end
             label = phases[-1][2]
             shares[label] = shares.get(label, 0.0) + end - t
-        self._book(end - start, shares)
+        return self._book(end - start, shares)
 
-    def _book(self, total: int, shares: dict[str, float]) -> None:
+    def _book(self, total: int, shares: dict[str, float]) -> dict[str, int]:
         floors = {label: int(share) for label, share in shares.items()}
         left = total - sum(floors.values())
         by_remainder = sorted(shares, key=lambda label: (floors[label] - shares[label], label))
@@ -65,6 +68,7 @@ class Ledger:
             if label not in cycles:
                 raise KeyError(f"stall cause {label!r} was not declared to the ledger")
             cycles[label] += count
+        return floors
 
 
 def _overlay(shares: dict[str, float], lo: float, hi: float, request: Request, before_issue: str) -> None:

@@ -4,15 +4,19 @@ Each layer starts with every component's :meth:`~desim.component.Component.begin
 until every compute unit's process has ended, and finishes with ``end_layer``; its stats come
 back as one flat mapping scoped by node name (``array.total_cycles``). Layers run one after the
 other on the same clock, each starting from empty buffers, as SCALE-Sim's do.
+
+Two things can watch a run without changing it: a :class:`~desim.trace.Trace` records the layers
+it wants, and a progress callback is told, every ``PROGRESS_CYCLES`` simulated cycles, how far
+the current layer has got. Neither costs anything when not given.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -20,6 +24,13 @@ from desim.component import Compute
 from desim.errors import DesimError
 from desim.system import System
 from desim.workload import Layer
+
+if TYPE_CHECKING:
+    from desim.component import ProcessGenerator
+    from desim.trace import Trace
+
+PROGRESS_CYCLES = 1 << 16
+"""Simulated cycles between two progress reports within a layer."""
 
 
 @dataclass(frozen=True)
@@ -49,26 +60,64 @@ class Simulation:
                 except DesimError as error:
                     raise DesimError(error.message, key=f"layer {index} ({layer.name}) on {compute.name}") from None
 
-    def run(self, workload: Sequence[Layer]) -> Iterator[LayerResult]:
-        """Check everything, then simulate each layer in turn, yielding its result as it finishes."""
+    def run(
+        self,
+        workload: Sequence[Layer],
+        *,
+        trace: Trace | None = None,
+        progress: Callable[[int, float], None] | None = None,
+    ) -> Iterator[LayerResult]:
+        """Check everything, then simulate each layer in turn, yielding its result as it finishes.
+
+        Args:
+            workload: the layers, in order.
+            trace: records the layers it :meth:`~desim.trace.Trace.wants`.
+            progress: called as ``progress(layer_index, fraction_done)`` while a layer runs.
+        """
         self.check(workload)
         env = simpy.Environment()
-        components = list(self.system.elaborate(env).values())
+        elaborated = self.system.elaborate(env)
+        components = list(elaborated.values())
         computes = [c for c in components if isinstance(c, Compute)]
+        if trace is not None:
+            trace.attach(elaborated)
         for index, layer in enumerate(workload):
+            traced = trace is not None and trace.wants(index)
             with _quiet_gc():
+                if traced:
+                    trace.begin_layer(index, layer, env.now)
                 for component in components:
                     component.begin_layer(layer)
                 done = [compute.run_layer(layer) for compute in computes]
-                env.run(until=done[0] if len(done) == 1 else simpy.AllOf(env, done))
+                finished = done[0] if len(done) == 1 else simpy.AllOf(env, done)
+                if progress is not None:
+                    env.process(_report_progress(env, finished, computes, index, progress))
+                env.run(until=finished)
                 for component in components:
                     component.end_layer()
+                if traced:
+                    trace.end_layer(env.now)
             stats = {
                 f"{component.name}.{name}": value
                 for component in components
                 for name, value in component.stat_values().items()
             }
             yield LayerResult(index, layer, stats)
+
+
+def _report_progress(
+    env: simpy.Environment,
+    finished: simpy.Event,
+    computes: list[Compute],
+    index: int,
+    progress: Callable[[int, float], None],
+) -> ProcessGenerator:
+    """Tell ``progress`` how far layer ``index`` has got, every ``PROGRESS_CYCLES``, until it ends."""
+    while True:
+        progress(index, min(compute.progress() for compute in computes))
+        yield env.timeout(PROGRESS_CYCLES)
+        if finished.triggered:
+            return
 
 
 @contextmanager

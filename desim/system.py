@@ -39,6 +39,7 @@ class System:
             optional link parameters.
         name: the run name (reports go under a folder of this name).
         word_bytes: bytes per operand element (SCALE-Sim's word).
+        clock_mhz: the accelerator's clock; only traces and reports in seconds use it.
         source: the file the system came from, named in error messages.
         registry: where kinds are looked up; the installed components by default.
     """
@@ -49,6 +50,7 @@ class System:
         *,
         name: str = "desim_run",
         word_bytes: int = 1,
+        clock_mhz: float = 1000.0,
         source: str | Path | None = None,
         registry: Registry | None = None,
     ) -> None:
@@ -58,6 +60,7 @@ class System:
         self.graph = graph
         self.name = name
         self.word_bytes = word_bytes
+        self.clock_mhz = clock_mhz
         self.source = str(source) if source is not None else None
         self.registry = registry if registry is not None else default_registry()
 

@@ -9,6 +9,7 @@ divide ``H - R`` the last window overhangs the input edge, and its overhang read
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from desim.errors import DesimError
@@ -107,3 +108,29 @@ class Layer:
     def ifmap_elements(self) -> int:
         """Distinct input elements of the whole layer."""
         return self.ifmap_height * self.ifmap_width * self.channels
+
+
+def select_layers(spec: str, layers: Sequence[Layer], *, key: str = "layers") -> set[int]:
+    """The indices ``spec`` names: comma-separated layer indices, inclusive ranges ``a-b``, or names.
+
+    Raises:
+        DesimError: a part names no layer of ``layers``; the error's key is ``key``.
+    """
+    names = {layer.name: index for index, layer in enumerate(layers)}
+    last = len(layers) - 1
+    chosen: set[int] = set()
+    for part in (piece.strip() for piece in spec.split(",")):
+        if part in names:
+            chosen.add(names[part])
+            continue
+        low, dash, high = part.partition("-")
+        if low.isdigit() and (not dash or high.isdigit()):
+            first, final = int(low), int(high) if dash else int(low)
+            if first <= final <= last:
+                chosen.update(range(first, final + 1))
+                continue
+        raise DesimError(
+            f"{part!r} names no layer: expected an index or range a-b within 0-{last}, or a layer name",
+            key=key,
+        )
+    return chosen

@@ -83,6 +83,8 @@ class FoldSchedule:
     plans: dict[str, OperandPlan]
     used_pes: int
     """Sum over folds of used_rows * used_cols."""
+    fold_of: np.ndarray
+    """The fold each step belongs to."""
 
 
 def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> FoldSchedule:
@@ -186,7 +188,7 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
         )
         for operand, plan in (("ifmap", i_plan), ("filter", f_plan), ("ofmap", o_plan))
     }
-    return FoldSchedule(mapping, steps, plans, int((used_rows * used_cols).sum()))
+    return FoldSchedule(mapping, steps, plans, int((used_rows * used_cols).sum()), fold_of)
 
 
 def _share(total: np.ndarray, part: np.ndarray, n: np.ndarray) -> np.ndarray:

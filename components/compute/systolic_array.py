@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import simpy
 
     from desim.system import System
+    from desim.trace import Trace
 
 
 MAX_FOLDS = 1 << 22
@@ -35,6 +36,9 @@ class SystolicArray(Compute):
     for the OFMAP scratchpad to drain, charged to OFMAP. The SRAM-to-PE path is assumed to keep
     up with the array. Cycle counts follow SCALE-Sim's convention: a layer that
     takes ``n`` cycles reports ``n - 1`` (the index of its last cycle).
+
+    Traced, the array draws on its ``folds`` track the layer, each fold step, and each stall
+    (named by the operand waited for) split into its ledger causes.
     """
 
     kind = "systolic_array"
@@ -106,6 +110,10 @@ class SystolicArray(Compute):
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
         self._schedules: dict[Layer, FoldSchedule] = {}
+        self._step, self._steps = 0, 1
+
+    def progress(self) -> float:
+        return self._step / self._steps
 
     def stall_causes(self) -> list[str]:
         """Every label the ledger may charge: the buffers' own, then those of the hops on their routes."""
@@ -116,6 +124,7 @@ class SystolicArray(Compute):
 
     def run_layer(self, layer: Layer) -> simpy.Event:
         schedule = self._schedule(layer)
+        self._step, self._steps = 0, len(schedule.steps)
         for operand in OPERANDS:
             getattr(self, operand).peer.serve(schedule.plans[operand])
         return self.env.process(self._execute(layer, schedule))
@@ -136,27 +145,35 @@ class SystolicArray(Compute):
         # Single-ported SRAMs need to know which bank each step uses: (position in a step's runs, buffer).
         banked = [(i, buffer) for i, buffer in enumerate((ifmap, filter_, ofmap)) if buffer.single_ported]
         ledger = Ledger(self.stall_causes())
+        trace = self.trace
         start = env.now
         stall_i = stall_f = stall_o = 0
         reads_i = reads_f = writes_o = 0
         busy = 0
         first = None
-        for cycles, run_i, release_i, run_f, release_f, run_o, out, n_i, n_f, n_o in schedule.steps:
+        for step, (cycles, run_i, release_i, run_f, release_f, run_o, out, n_i, n_f, n_o) in enumerate(schedule.steps):
+            self._step = step
             if not ready_i[run_i]:
                 t = env.now
                 yield ifmap.arrival(run_i)
                 stall_i += env.now - t
-                ledger.charge(t, env.now, ifmap.phases(run_i, env.now))
+                charged = ledger.charge(t, env.now, ifmap.phases(run_i, env.now))
+                if trace is not None:
+                    self._trace_stall(trace, "ifmap", t, charged, run=run_i)
             if not ready_f[run_f]:
                 t = env.now
                 yield filter_.arrival(run_f)
                 stall_f += env.now - t
-                ledger.charge(t, env.now, filter_.phases(run_f, env.now))
+                charged = ledger.charge(t, env.now, filter_.phases(run_f, env.now))
+                if trace is not None:
+                    self._trace_stall(trace, "filter", t, charged, run=run_f)
             if not ready_o[run_o]:
                 t = env.now
                 yield ofmap.arrival(run_o)
                 stall_o += env.now - t
-                ledger.charge(t, env.now, ofmap.phases(run_o, env.now))
+                charged = ledger.charge(t, env.now, ofmap.phases(run_o, env.now))
+                if trace is not None:
+                    self._trace_stall(trace, "ofmap", t, charged, run=run_o)
             if first is None:
                 first = env.now - start
             if banked:
@@ -165,6 +182,9 @@ class SystolicArray(Compute):
                     buffer.begin_step(runs[i])
             if cycles:
                 yield env.timeout(cycles)
+                if trace is not None:
+                    fold = int(schedule.fold_of[step])
+                    trace.slice(self.name, "folds", f"fold {fold}", env.now - cycles, env.now, fold=fold, step=step)
             busy += cycles
             for _, buffer in banked:
                 buffer.end_step()
@@ -183,7 +203,9 @@ class SystolicArray(Compute):
         t = env.now
         yield ofmap.drained()
         stall_o += env.now - t
-        ledger.charge(t, env.now, ofmap.drain_phases(env.now))
+        charged = ledger.charge(t, env.now, ofmap.drain_phases(env.now))
+        if trace is not None:
+            self._trace_stall(trace, "ofmap drain", t, charged)
 
         elapsed = env.now - start
         mapping = schedule.mapping
@@ -202,3 +224,26 @@ class SystolicArray(Compute):
         self.ifmap_sram_reads, self.filter_sram_reads, self.ofmap_sram_writes = reads_i, reads_f, writes_o
         self.first_fold_cycle = first
         self.last_fold_cycle = last
+        self._step = self._steps
+        if trace is not None:
+            trace.slice(
+                self.name,
+                "folds",
+                layer.name,
+                start,
+                env.now,
+                total_cycles=self.total_cycles,
+                stall_cycles=self.stall_cycles,
+                folds=mapping.folds,
+            )
+
+    def _trace_stall(self, trace: Trace, waited_for: str, start: int, charged: dict[str, int], **args: int) -> None:
+        """A stall from ``start`` to now, named by what it waited for, over its causes laid end to end."""
+        end = self.env.now
+        if end == start:
+            return
+        trace.slice(self.name, "folds", f"stall: {waited_for}", start, end, cycles=end - start, **args)
+        for label, cycles in charged.items():
+            if cycles:
+                trace.slice(self.name, "folds", label, start, start + cycles, cycles=cycles)
+                start += cycles

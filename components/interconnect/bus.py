@@ -43,6 +43,9 @@ class Bus(QueueStats, Interconnect):
     def hop(self, came_from: str, going_to: str) -> Channel:
         return self._channel
 
+    def channels(self) -> list[Channel]:
+        return [self._channel]
+
     def begin_layer(self, layer: Layer) -> None:
         super().begin_layer(layer)
         self._channel.reset_counters()

@@ -61,6 +61,9 @@ class Dram(QueueStats, Memory):
     def hop(self) -> Dram:
         return self
 
+    def channels(self) -> list[Channel]:
+        return [self._channel]
+
     def stall_causes(self) -> list[str]:
         return self._channel.stall_causes()
 
@@ -100,6 +103,9 @@ class _Controller(Channel):
     def reset_counters(self) -> None:
         super().reset_counters()
         self.hits = self.misses = 0
+
+    def lane(self, transfer: Transfer) -> str:
+        return f"bank {transfer.address // self.row_bytes % self.banks}"
 
     def _pick(self) -> Transfer:
         queue = self._queue

@@ -63,6 +63,9 @@ class Scratchpad(Buffer):
     step is held back until the array starts a step on another bank or waits, and is then
     written at ``port_bytes_per_cycle``. Two or more ports (the default) never conflict, as
     SCALE-Sim assumes. Drains read between steps and do not conflict.
+
+    Traced, the buffer draws each memory request from issue to completion on its ``requests``
+    tracks and keeps an ``occupancy`` counter of the bytes of room taken.
     """
 
     kind = "scratchpad"
@@ -154,6 +157,7 @@ class Scratchpad(Buffer):
         self._read_offset = self._write_offset = 0
         self.unique_bytes = plan.unique_bytes
         self.resident = int(plan.resident)
+        self._occupancy_changed()
         self.env.process(self._prefetch(plan))
 
     # -- the array's side ---------------------------------------------------------------------
@@ -180,6 +184,7 @@ class Scratchpad(Buffer):
         """The array is done with run ``run``: free its room for the next."""
         self._used -= self._plan.hold[run]
         self._held -= 1
+        self._occupancy_changed()
         self._wake_room()
 
     def write(self, nbytes: int) -> None:
@@ -253,6 +258,7 @@ class Scratchpad(Buffer):
             self._held += 1
             if self._used > self.peak_occupancy_bytes:
                 self.peak_occupancy_bytes = self._used
+            self._occupancy_changed()
             address = self._base + self._read_offset
             if after_write is not None and after_write[run] >= 0:
                 index = after_write[run]
@@ -311,6 +317,8 @@ class Scratchpad(Buffer):
             request = route.read(nbytes, self, address)
         self.requests += 1
         request.event.callbacks.append(self._note_done)
+        if self.trace is not None:
+            request.event.callbacks.append(self._trace_request)
         return request
 
     def _note_done(self, event: simpy.Event) -> None:
@@ -318,9 +326,21 @@ class Scratchpad(Buffer):
         self._last_traffic = now
         self._latency_total += now - event.value.issued_at
 
+    def _trace_request(self, event: simpy.Event) -> None:
+        request = event.value
+        if self.trace is not None:
+            kind = "write" if request.is_write else "read back" if self._plan.after_write else "fetch"
+            name = f"{kind} {self.operand}"
+            self.trace.span(self.name, "requests", name, request.issued_at, self.env.now, bytes=request.nbytes)
+
+    def _occupancy_changed(self) -> None:
+        if self.trace is not None:
+            self.trace.counter(self.name, "occupancy", self.env.now, self._used, "bytes")
+
     def _written(self, event: simpy.Event) -> None:
         request = event.value
         self._used -= request.nbytes
+        self._occupancy_changed()
         self._writes_pending -= 1
         self._freed_by = self._last_write = request
         self._wake_room()

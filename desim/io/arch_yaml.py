@@ -4,6 +4,7 @@
 
     name: my_run                 # run name: reports go under OUTDIR/my_run/
     word_bytes: 1                # bytes per operand element
+    clock_mhz: 1000              # accelerator clock: trace time and GB/s (cycles are unaffected)
     components:
       array: {kind: systolic_array, rows: 32, cols: 32, dataflow: ws}
       sram_ifmap: {kind: scratchpad, operand: ifmap, capacity_bytes: 65536}
@@ -32,6 +33,7 @@ from desim.system import System, run_name_problem
 SETTINGS = {
     "name": Param(str, "desim_run", description="run name"),
     "word_bytes": Param(int, 1, "bytes", "bytes per operand element", minimum=1),
+    "clock_mhz": Param(float, 1000.0, "MHz", "accelerator clock (trace time, bandwidth in GB/s)", positive=True),
 }
 for _key, _param in SETTINGS.items():
     _param.name = _key
@@ -81,7 +83,12 @@ def read_arch_yaml(path: str | Path) -> System:
 
     try:
         system = System.build(
-            components, link_specs, name=settings["name"], word_bytes=settings["word_bytes"], source=str(path)
+            components,
+            link_specs,
+            name=settings["name"],
+            word_bytes=settings["word_bytes"],
+            clock_mhz=settings["clock_mhz"],
+            source=str(path),
         )
         system.validate()
     except DesimError as error:

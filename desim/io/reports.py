@@ -95,14 +95,29 @@ _STALL_CAUSE = re.compile(r"stall_(\w+)_cycles$")
 LEDGER_STAT = "stall_cause_cycles"
 """The compute stat holding the stall ledger: ``{label: cycles}`` over the labels its
 ``stall_causes()`` declares."""
-MEMORY_STATS = ("busy_cycles", "queue_wait_cycles", "max_queue_depth", "transactions", "avg_latency_cycles")
-"""Stats of a memory component that the summary turns into busy share, queue depth and latency."""
+MEMORY_STATS = (
+    "read_bytes",
+    "write_bytes",
+    "busy_cycles",
+    "queue_wait_cycles",
+    "max_queue_depth",
+    "transactions",
+    "avg_latency_cycles",
+)
+"""Stats of a memory component that the summary turns into traffic, busy share, queue depth and latency."""
 
 
 class ReportWriter:
     """Writes a run's reports into ``outdir`` as its layers finish. Use as a context manager."""
 
-    def __init__(self, outdir: str | Path, system: System, *, inputs: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        outdir: str | Path,
+        system: System,
+        *,
+        inputs: dict[str, str] | None = None,
+        trace: str | Path | None = None,
+    ) -> None:
         computes = system.nodes_of(Compute)
         if len(computes) != 1:
             raise DesimError(
@@ -138,6 +153,7 @@ class ReportWriter:
         self.system = system
         self.inputs = inputs or {}
         self.dir = Path(outdir)
+        self.trace = _relative_to(Path(trace), self.dir) if trace is not None else None
         self.layers: list[dict[str, Any]] = []
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -208,7 +224,7 @@ class ReportWriter:
         try:
             for name, row in rows.items():
                 os.write(self._files[name], _csv_line(row))
-            os.write(self._files["LAYER_STATS.jsonl"], (json.dumps(_finite(line)) + "\n").encode())
+            os.write(self._files["LAYER_STATS.jsonl"], (json.dumps(json_ready(line)) + "\n").encode())
         except OSError as error:
             raise DesimError(f"cannot append to the reports: {error.strerror}", file=self.dir) from None
         self.layers.append(
@@ -240,11 +256,14 @@ class ReportWriter:
         return {"words": nbytes // self.word_bytes, "start": min(starts, default=0), "stop": max(stops, default=0)}
 
     def _memory_totals(self, node: str) -> dict[str, float]:
-        """A memory's activity over the run: busy share, mean and peak queue, mean latency."""
+        """A memory's activity over the run: bytes moved, busy share, mean and peak queue, mean latency."""
         per_layer = [layer["memory"][node] for layer in self.layers]
         elapsed = sum(layer["total_cycles"] + 1 for layer in self.layers)
         transactions = sum(m["transactions"] for m in per_layer)
+        moved = {key: sum(m[key] for m in per_layer) for key in ("read_bytes", "write_bytes")}
         return {
+            **moved,
+            "avg_bytes_per_cycle": sum(moved.values()) / elapsed if elapsed else 0.0,
             "busy_percent": 100 * sum(m["busy_cycles"] for m in per_layer) / elapsed if elapsed else 0.0,
             "avg_queue_depth": sum(m["queue_wait_cycles"] for m in per_layer) / elapsed if elapsed else 0.0,
             "max_queue_depth": max((m["max_queue_depth"] for m in per_layer), default=0),
@@ -256,8 +275,8 @@ class ReportWriter:
             "transactions": transactions,
         }
 
-    def write_summary(self) -> Path:
-        """Write ``SUMMARY.json`` (atomically) with per-layer results and run totals."""
+    def summary(self) -> dict[str, Any]:
+        """Per-layer results and run totals, as ``SUMMARY.json`` holds them."""
         layers = self.layers
         array_params = self.system.params_of(self.array)
         totals: dict[str, Any] = {
@@ -268,25 +287,40 @@ class ReportWriter:
         totals["memory"] = {node: self._memory_totals(node) for node in self.memories}
         totals["dram_words"] = {op: sum(layer["dram_words"][op] for layer in layers) for op in OPERANDS}
         totals["macs"] = sum(layer["macs"] for layer in layers)
-        summary = {
+        return {
             "desim_version": __version__,
             "run_name": self.system.name,
             "inputs": self.inputs,
             "compute": {"node": self.array, "kind": self.system.kind_of(self.array).kind, "params": array_params},
+            "memories": {node: self.system.params_of(node) for node in self.memories},
             "word_bytes": self.word_bytes,
+            "clock_mhz": self.system.clock_mhz,
+            "trace": self.trace,
             "stat_units": self.units,
             "layers": len(layers),
             "totals": totals,
             "per_layer": layers,
         }
+
+    def write_summary(self) -> Path:
+        """Write ``SUMMARY.json`` (atomically): :meth:`summary`."""
+        summary = self.summary()
         path = self.dir / "SUMMARY.json"
         temporary = path.with_suffix(".json.tmp")
         try:
-            temporary.write_text(json.dumps(_finite(summary), indent=1) + "\n", encoding="utf-8")
+            temporary.write_text(json.dumps(json_ready(summary), indent=1) + "\n", encoding="utf-8")
             os.replace(temporary, path)
         except OSError as error:
             raise DesimError(f"cannot write the summary: {error.strerror}", file=path) from None
         return path
+
+
+def _relative_to(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` when inside it (reports stay movable), else absolute."""
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path.resolve())
 
 
 def _open_report(path: Path, columns: tuple[str, ...] | None) -> int:
@@ -304,12 +338,12 @@ def _csv_line(values: tuple[Any, ...]) -> bytes:
     return (", ".join(str(v) for v in values) + ",\n").encode()
 
 
-def _finite(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """``value`` with infinite floats spelled ``"inf"``, since JSON has no infinity."""
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_finite(item) for item in value]
+        return [json_ready(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value

@@ -4,7 +4,8 @@ The standard system is one systolic array with IFMAP, FILTER and OFMAP scratchpa
 one DRAM. ``InterfaceBandwidth: CALC`` makes memory ideal (infinite bandwidth, no latency), which
 is what SCALE-Sim's cycle counts assume; ``USER`` gives the DRAM ``Bandwidth`` words per cycle
 (summed over banks when several are listed). A word is one byte unless the desim extension key
-``WordBytes`` says otherwise.
+``WordBytes`` says otherwise; likewise ``ClockMHz`` (default 1000) sets the clock that traces
+and GB/s figures use.
 
 SCALE-Sim spellings live only here. Keys that desim does not model yet, and keys it does not
 know at all, are named in one warning; keys that only switch off a feature desim does not have
@@ -38,6 +39,7 @@ MODELLED = {
     ("architecture_presets", "dataflow"),
     ("architecture_presets", "bandwidth"),
     ("architecture_presets", "wordbytes"),  # desim extension
+    ("architecture_presets", "clockmhz"),  # desim extension
     ("run_presets", "interfacebandwidth"),
     ("network_presets", "topologycsvloc"),  # v1: the topology, when -t is not given
 }
@@ -82,6 +84,7 @@ class ScaleSimConfig:
     word_bytes: int
     topology: str | None
     source: str
+    clock_mhz: float = 1000.0
 
     def system(self) -> System:
         """The standard system: array, three scratchpads, a bus and one DRAM."""
@@ -92,6 +95,7 @@ class ScaleSimConfig:
             sram_bytes=self.sram_bytes,
             bandwidth_bytes_per_cycle=self.bandwidth_bytes_per_cycle,
             word_bytes=self.word_bytes,
+            clock_mhz=self.clock_mhz,
             name=self.run_name,
             source=self.source,
         )
@@ -105,6 +109,7 @@ def standard_system(
     sram_bytes: dict[str, int],
     bandwidth_bytes_per_cycle: float = math.inf,
     word_bytes: int = 1,
+    clock_mhz: float = 1000.0,
     name: str = "desim_run",
     source: str | None = None,
 ) -> System:
@@ -120,7 +125,7 @@ def standard_system(
         links.append({"from": f"array.{operand}", "to": f"sram_{operand}.compute"})
         links.append({"from": f"sram_{operand}.memory", "to": "bus.clients"})
     links.append({"from": "bus.memory", "to": "dram.clients"})
-    return System.build(components, links, name=name, word_bytes=word_bytes, source=source)
+    return System.build(components, links, name=name, word_bytes=word_bytes, clock_mhz=clock_mhz, source=source)
 
 
 def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
@@ -165,6 +170,11 @@ def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
         if reader.has("architecture_presets", "WordBytes")
         else 1
     )
+    clock_mhz = (
+        reader.number("architecture_presets", "ClockMHz", float)
+        if reader.has("architecture_presets", "ClockMHz")
+        else 1000.0
+    )
 
     mode = "CALC"
     if parser.has_section("run_presets"):  # v1 files have none: their cycles assume ideal memory
@@ -187,7 +197,9 @@ def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
         topology = reader.get("network_presets", "TopologyCsvLoc").strip().strip("\"'")
 
     reader.warn_about_ignored(bandwidth_used=mode == "USER")
-    return ScaleSimConfig(run_name, rows, cols, dataflow, sram_bytes, bandwidth, word_bytes, topology, str(path))
+    return ScaleSimConfig(
+        run_name, rows, cols, dataflow, sram_bytes, bandwidth, word_bytes, topology, str(path), clock_mhz
+    )
 
 
 class _Reader:
