@@ -7,6 +7,9 @@ on this kind of machine. The finite-bandwidth cases (``configs/scale.cfg`` in US
 10 bytes/cycle) must stall, so that the timing covers the memory system at work; the script says
 so and exits with status 1 if one does not.
 
+Last, it times AlexNet at 10 bytes/cycle again with ``--trace`` (a gzipped timeline of every
+layer) and prints the CPU seconds against the untraced run, the trace's size and its event count.
+
     python benchmarks/bench_cli.py            # 3 runs per case
     python benchmarks/bench_cli.py --repeat 5
 """
@@ -14,6 +17,7 @@ so and exits with status 1 if one does not.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import statistics
@@ -52,6 +56,12 @@ def measure(args: list[str]) -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def median_run(args: list[str], repeat: int) -> tuple[float, float]:
+    """Median CPU seconds and median peak MB over ``repeat`` runs of ``desim`` with ``args``."""
+    runs = [measure(args) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
 def stall_share(outdir: Path) -> float:
     """Stall cycles over total cycles, in percent, from the one SUMMARY.json under ``outdir``."""
     (summary,) = outdir.glob("*/SUMMARY.json")
@@ -79,6 +89,7 @@ def main() -> None:
         print(header)
         print("-" * len(header))
         unstalled = []
+        untraced: dict[str, float] = {}
         for name, topology in topologies.items():
             if name == "alexnet":
                 their_cpu, their_mb = scalesim_cost("alexnet_scale32ws")
@@ -88,12 +99,10 @@ def main() -> None:
                 theirs = f">{their_cpu:.0f} s, >{their_mb:.0f} MB"
             for memory, config in configs.items():
                 outdir = Path(scratch) / "out" / f"{name}-{config.stem}"
-                runs = [
-                    measure(["run", "-q", "-c", str(config), "-t", topology, "-p", str(outdir)])
-                    for _ in range(options.repeat)
-                ]
-                cpu = statistics.median(r[0] for r in runs)
-                peak = statistics.median(r[1] for r in runs)
+                cpu, peak = median_run(
+                    ["run", "-q", "-c", str(config), "-t", topology, "-p", str(outdir)], options.repeat
+                )
+                untraced[f"{name} {config.stem}"] = cpu
                 stalls = stall_share(outdir)
                 if config != ideal and stalls == 0:
                     unstalled.append(f"{name} at {memory}")
@@ -106,6 +115,17 @@ def main() -> None:
                 )
         if unstalled:
             raise SystemExit(f"no stalls in the finite-bandwidth case(s): {', '.join(unstalled)}")
+
+        trace = Path(scratch) / "alexnet.json.gz"
+        args = ["run", "-q", "-c", str(user), "-t", topologies["alexnet"], "-p", str(Path(scratch) / "traced")]
+        cpu, peak = median_run([*args, "--trace", str(trace)], options.repeat)
+        with gzip.open(trace, "rt", encoding="utf-8") as handle:
+            events = len(json.load(handle)["traceEvents"])
+        plain = untraced[f"alexnet {user.stem}"]
+        print(
+            f"\nalexnet, 10 B/cycle, --trace (all 5 layers): {cpu:.2f} s CPU ({cpu / plain:.2f}x the untraced "
+            f"{plain:.2f} s), {peak:.0f} MB peak; trace {trace.stat().st_size / 1e6:.2f} MB gzipped, {events:,} events"
+        )
 
 
 if __name__ == "__main__":

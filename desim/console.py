@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
-from tqdm import tqdm
 
 from desim.workload import Layer
 
@@ -23,28 +22,32 @@ TOP_CAUSES = 6
 
 
 class Progress:
-    """A bar over layers with the current layer's share done; silent unless shown on a terminal."""
+    """A bar over layers with the current layer's share done; nothing at all unless shown on a terminal."""
 
     def __init__(self, layers: Sequence[Layer], *, quiet: bool) -> None:
         self.layers = layers
-        self.bar = tqdm(
-            total=len(layers),
-            unit="layer",
-            disable=quiet or not sys.stderr.isatty(),
-            leave=False,
-            dynamic_ncols=True,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} layers [{elapsed}<{remaining}{postfix}]",
-        )
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm  # imported only when shown: it costs start-up time
+
+            self.bar = tqdm(
+                total=len(layers),
+                unit="layer",
+                leave=False,
+                dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} layers [{elapsed}<{remaining}{postfix}]",
+            )
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
     def callback(self) -> Callable[[int, float], None] | None:
         """What the simulation should report a layer's progress to: nothing when the bar is hidden."""
-        return None if self.bar.disable else self._within
+        return None if self.bar is None else self._within
 
     def _within(self, index: int, done: float) -> None:
         self.bar.set_postfix_str(f"{self.layers[index].name} {100 * done:.0f}%", refresh=False)
@@ -52,11 +55,12 @@ class Progress:
 
     def finished(self, line: str | None) -> None:
         """A layer is done; print its line (if any) above the bar."""
-        if line is not None:
-            if self.bar.disable:
+        if self.bar is None:
+            if line is not None:
                 click.echo(line)
-            else:
-                self.bar.write(line)
+            return
+        if line is not None:
+            self.bar.write(line)
         self.bar.update(1)
 
 

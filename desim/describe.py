@@ -9,20 +9,16 @@ validate the system first, so what they show is what a run would simulate.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from desim.component import OTHER_ROLE, ROLES, role_of
 from desim.errors import DesimError
 from desim.link import Link
+from desim.plots import save_png
 from desim.ports import REQUEST
 from desim.system import System
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 ROLE_COLOURS = {
     "compute": "#f4a261",
@@ -195,7 +191,7 @@ def draw_system(system: System, path: str | Path) -> Path:
         frameon=False,
         fontsize=NODE_POINTS,
     )
-    return _save_png(fig, Path(path))
+    return save_png(fig, Path(path), "drawing", dpi=120, bbox_inches="tight")
 
 
 def _label_spot(
@@ -223,27 +219,6 @@ def _label_spot(
             taken.append(rect)
             return x, y
     return spots[0]
-
-
-def _save_png(fig: Figure, path: Path) -> Path:
-    """Save ``fig`` to a temporary file beside ``path``, then move it into place."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except FileExistsError:
-        raise DesimError(f"cannot write the drawing: {path.parent} is a file, not a folder", file=path) from None
-    except OSError as error:
-        raise DesimError(f"cannot write the drawing: {error.strerror}", file=path) from None
-    os.close(fd)
-    try:
-        fig.savefig(temporary, format="png", dpi=120, bbox_inches="tight", facecolor="white")
-        os.replace(temporary, path)
-    except OSError as error:
-        raise DesimError(f"cannot write the drawing: {error.strerror}", file=path) from None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
 
 
 def _link_text(link: Link) -> str:

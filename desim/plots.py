@@ -117,6 +117,7 @@ def plot_cycles_by_cause(summary: dict[str, Any], path: Path) -> Path:
         axes.set_xticklabels([str(i) if i % 5 == 0 else "" for i in x], fontsize=8)
         axes.set_xlabel("layer index")
     axes.set_ylabel("cycles")
+    axes.margins(y=0.06)
     _thousands(axes)
     stall = summary["totals"]["stall_cycles"]
     total = summary["totals"]["total_cycles"]
@@ -128,7 +129,7 @@ def plot_cycles_by_cause(summary: dict[str, Any], path: Path) -> Path:
     axes.legend(fontsize=8, loc="upper right", framealpha=0.9)
     axes.grid(axis="y", alpha=0.3)
     axes.set_axisbelow(True)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_bandwidth(trace: dict[str, Any], path: Path) -> Path:
@@ -156,7 +157,7 @@ def plot_bandwidth(trace: dict[str, Any], path: Path) -> Path:
     axes.set_title("Memory bandwidth over time against its peak", pad=16)
     axes.legend(fontsize=8, loc="lower left", framealpha=0.9)
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_occupancy(trace: dict[str, Any], layer: int, path: Path) -> Path:
@@ -185,7 +186,7 @@ def plot_occupancy(trace: dict[str, Any], layer: int, path: Path) -> Path:
         axes.set_xlim(start, end)
     panels[-1].set_xlabel(f"time (µs at {mhz:g} MHz)")
     panels[0].set_title(f"Buffer occupancy during layer {layer} ({entry['name']})")
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 # -- reading counters --------------------------------------------------------------------------------
@@ -264,13 +265,20 @@ def _figure(*, width: float, height: float, rows: int = 1) -> tuple[Figure, Any]
     return figure, axes
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_png(figure: Figure, path: Path, what: str = "plot", **options: Any) -> Path:
+    """Save ``figure`` as a PNG under a temporary name beside ``path``, then move it into place."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(temporary, dpi=110, format="png")
+    except (FileExistsError, NotADirectoryError):
+        raise DesimError(f"cannot write the {what}: {path.parent} is a file, not a folder", file=path) from None
+    except OSError as error:
+        raise DesimError(f"cannot write the {what}: {error.strerror}", file=path) from None
+    try:
+        figure.savefig(temporary, format="png", facecolor="white", **{"dpi": 110, **options})
         os.replace(temporary, path)
     except OSError as error:
+        raise DesimError(f"cannot write the {what}: {error.strerror}", file=path) from None
+    finally:
         temporary.unlink(missing_ok=True)
-        raise DesimError(f"cannot write the plot: {error.strerror}", file=path) from None
     return path
