@@ -41,7 +41,7 @@ def describe_system(system: System) -> str:
     components = system.validate()
     links = [Link.from_attrs(src, dst, attrs) for src, dst, attrs in system.graph.edges(data=True)]
     lines = [
-        f"system {system.name}: word_bytes={system.word_bytes}, "
+        f"system {system.name}: word_bytes={system.word_bytes}, clock_mhz={system.clock_mhz:g}, "
         f"{len(components)} component{_plural(components)}, {len(links)} link{_plural(links)}",
         "",
         "components:",

@@ -117,7 +117,8 @@ def plot_cycles_by_cause(summary: dict[str, Any], path: Path) -> Path:
         axes.set_xticklabels([str(i) if i % 5 == 0 else "" for i in x], fontsize=8)
         axes.set_xlabel("layer index")
     axes.set_ylabel("cycles")
-    axes.margins(y=0.06)
+    # Zero-height segments on top of the tallest bar would pin the axis to it; leave headroom.
+    axes.set_ylim(0, 1.06 * max(bottom, default=0) or 1)
     _thousands(axes)
     stall = summary["totals"]["stall_cycles"]
     total = summary["totals"]["total_cycles"]

@@ -67,7 +67,7 @@ class Trace:
         self._lanes: dict[tuple[str, str], list[int]] = {}
         self._events: list[tuple] = []
         self._components: list[Component] = []
-        self._channels: list[Channel] = []
+        self._channels: dict[Channel, str] = {}
         self._watches: list[_Watch] = []
         self._recorded: list[dict[str, Any]] = []
         self._described: dict[str, dict[str, Any]] = {}
@@ -104,27 +104,24 @@ class Trace:
                 "role": role_of(type(component)),
                 "params": {name: getattr(component, name) for name in component.declared_params},
             }
-        channels: dict[int, Channel] = {}
+        # A component's own channels are drawn in its process; the rest (links) get one each.
+        owners = {channel: component.name for component in self._components for channel in component.channels()}
         for component in self._components:
-            for channel in component.channels():
-                channels[id(channel)] = channel
             for name, port in component.declared_ports.items():
                 binding = component.__dict__.get(name)
                 if port.role == REQUEST and binding is not None and binding.route is not None:
                     for hop in binding.route.hops():
-                        if isinstance(hop, Channel):
-                            channels[id(hop)] = hop
-        self._channels = list(channels.values())
-        for channel in self._channels:
-            if channel.name not in self._pids:
-                self._process(channel.name, f"link {channel.name}")
+                        if isinstance(hop, Channel) and hop not in owners:
+                            owners[hop] = hop.name
+                            self._process(hop.name, f"link {hop.name}")
+        self._channels = owners
 
     def begin_layer(self, index: int, layer: Layer, now: int) -> None:
         """Start recording layer ``index``: components get ``trace`` set, channels get watched."""
         self._layer = {"index": index, "name": layer.name, "start_cycle": int(now)}
         for component in self._components:
             component.trace = self
-        self._watches = [_Watch(self, channel) for channel in self._channels]
+        self._watches = [_Watch(self, channel, owner) for channel, owner in self._channels.items()]
 
     def end_layer(self, now: int) -> None:
         """Stop recording the layer: add the channel counters and write the layer's events out."""
@@ -246,11 +243,17 @@ class Trace:
 
 
 class _Watch:
-    """What one channel served during a traced layer: a slice per transaction, then counters."""
+    """What one channel served during a traced layer: a slice per transaction, then counters.
 
-    def __init__(self, trace: Trace, channel: Channel) -> None:
+    They go to ``owner``'s process; a channel named otherwise than its owner prefixes its tracks
+    and counters with its name, so two channels of one component stay apart.
+    """
+
+    def __init__(self, trace: Trace, channel: Channel, owner: str) -> None:
         self.trace = trace
         self.channel = channel
+        self.owner = owner
+        self.prefix = "" if channel.name == owner else f"{channel.name} "
         self.arrived: list[float] = []
         self.started: list[float] = []
         self.finished: list[float] = []
@@ -270,8 +273,8 @@ class _Watch:
         operand = getattr(client, "operand", None)
         direction = "write" if transfer.owner.is_write else "read"
         self.trace.slice(
-            self.channel.name,
-            self.channel.lane(transfer),
+            self.owner,
+            self.prefix + self.channel.lane(transfer),
             f"{direction} {operand or getattr(client, 'name', client)}",
             start,
             finish,
@@ -283,17 +286,18 @@ class _Watch:
 
     def counters(self, start: int, end: int, window: int) -> None:
         """Queue depth (exact), bytes per cycle and busy share (per window) over ``[start, end)``."""
-        trace, channel, owner = self.trace, self.channel, self.channel.name
+        trace, channel, owner, prefix = self.trace, self.channel, self.owner, self.prefix
+        queue, bandwidth, utilisation = f"{prefix}queue", f"{prefix}bandwidth", f"{prefix}utilisation"
         if not channel.ideal:
             changes: dict[float, int] = {}
             for arrived, started in zip(self.arrived, self.started, strict=True):
                 changes[arrived] = changes.get(arrived, 0) + 1
                 changes[started] = changes.get(started, 0) - 1
             depth = 0
-            trace.counter(owner, "queue", start, 0, "depth")
+            trace.counter(owner, queue, start, 0, "depth")
             for time in sorted(changes):
                 depth += changes[time]
-                trace.counter(owner, "queue", time, depth, "depth")
+                trace.counter(owner, queue, time, depth, "depth")
         if end <= start:
             return
         edges = np.append(np.arange(start, end, window, dtype=np.float64), float(end))
@@ -303,12 +307,12 @@ class _Watch:
         lengths = np.diff(edges)
         finite = not channel.infinite
         for left, nbytes, busy_cycles, length in zip(edges[:-1], moved, busy, lengths, strict=True):
-            trace.counter(owner, "bandwidth", left, round(float(nbytes / length), 3), "B/cycle")
+            trace.counter(owner, bandwidth, left, round(float(nbytes / length), 3), "B/cycle")
             if finite:
-                trace.counter(owner, "utilisation", left, round(float(100 * busy_cycles / length), 2), "%")
-        trace.counter(owner, "bandwidth", end, 0, "B/cycle")
+                trace.counter(owner, utilisation, left, round(float(100 * busy_cycles / length), 2), "%")
+        trace.counter(owner, bandwidth, end, 0, "B/cycle")
         if finite:
-            trace.counter(owner, "utilisation", end, 0, "%")
+            trace.counter(owner, utilisation, end, 0, "%")
 
 
 def _before(edges: np.ndarray, starts: np.ndarray, finishes: np.ndarray, amounts: np.ndarray) -> np.ndarray:

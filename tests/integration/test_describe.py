@@ -64,7 +64,7 @@ def test_the_yaml_architecture_is_listed_with_every_node_link_and_route():
     system = read_arch_yaml(SCALE_YAML)
     text = describe_system(system)
     found = sections(text)
-    assert found["header"] == ["system scale_example_run_32x32_ws: word_bytes=1, 6 components, 7 links"]
+    assert found["header"] == ["system scale_example_run_32x32_ws: word_bytes=1, clock_mhz=1000, 6 components, 7 links"]
     assert list(found) == ["header", "components", "links", "routes"]
 
     components = by_first_word(found["components"])
@@ -104,7 +104,7 @@ def test_the_yaml_architecture_is_listed_with_every_node_link_and_route():
 def test_a_scalesim_cfg_system_is_listed_in_desims_terms():
     text = describe_system(read_scalesim_cfg(ROOT / "configs" / "google.cfg").system())
     found = sections(text)
-    assert found["header"] == ["system GoogleTPU_v1_os: word_bytes=1, 6 components, 7 links"]
+    assert found["header"] == ["system GoogleTPU_v1_os: word_bytes=1, clock_mhz=1000, 6 components, 7 links"]
     components = by_first_word(found["components"])
     assert components["array"][:5] == ["systolic_array", "compute", "rows=256", "cols=256", "dataflow=os"]
     assert "capacity_bytes=6291456" in components["sram_ifmap"]  # IfmapSramSzkB: 6144

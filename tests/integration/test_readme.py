@@ -1,5 +1,6 @@
 """The README's promises: its component example works as printed, its config example parses."""
 
+import json
 import re
 
 from helpers import ROOT
@@ -8,6 +9,7 @@ from desim.io.scalesim_cfg import read_scalesim_cfg
 from desim.registry import Registry, default_registry
 from desim.simulation import Simulation
 from desim.system import System
+from desim.trace import Trace
 from desim.workload import Layer
 
 README = (ROOT / "README.md").read_text()
@@ -25,7 +27,8 @@ def test_the_cfg_example_parses_with_its_comments(tmp_path):
     assert (cfg.dataflow, cfg.rows) == ("ws", 32)
 
 
-def test_the_component_example_runs_as_printed():
+def split_bus_system() -> System:
+    """The standard system with the README's SplitBus as its bus."""
     namespace: dict = {}
     exec(compile(block("## Adding a component", "python"), "README.md", "exec"), namespace)
     split_bus = namespace["SplitBus"]
@@ -33,8 +36,6 @@ def test_the_component_example_runs_as_printed():
     for kind in default_registry().kinds():
         registry.register(default_registry().get(kind))
     registry.register(split_bus)
-    assert "write_bytes (bytes): bytes written through the bus" in split_bus.describe()
-
     ops = ("ifmap", "filter", "ofmap")
     components = {
         "array": {"kind": "systolic_array", "rows": 4, "cols": 4},
@@ -45,7 +46,12 @@ def test_the_component_example_runs_as_printed():
     links = [{"from": f"array.{op}", "to": f"sram_{op}.compute"} for op in ops]
     links += [{"from": f"sram_{op}.memory", "to": "bus.clients"} for op in ops]
     links += [{"from": "bus.memory", "to": "dram.clients"}]
-    system = System.build(components, links, registry=registry)
+    return System.build(components, links, registry=registry)
+
+
+def test_the_component_example_runs_as_printed():
+    system = split_bus_system()
+    assert "write_bytes (bytes): bytes written through the bus" in system.kind_of("bus").describe()
     for result in Simulation(system).run([Layer.gemm("g", 4, 4, 4)] * 2):
         s = result.stats
         # 16 + 16 bytes read at 4 bytes/cycle (8 cycles), one fold of 14, 16 bytes written at 2 (8 cycles)
@@ -56,6 +62,21 @@ def test_the_component_example_runs_as_printed():
             8,
         )
         assert s["array.total_cycles"] == 8 + 14 + 8 - 1
+
+
+def test_the_component_example_is_traced_in_its_own_process(tmp_path):
+    system = split_bus_system()
+    with Trace(tmp_path / "t.json") as trace:
+        list(Simulation(system).run([Layer.gemm("g", 4, 4, 4)], trace=trace))
+    events = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    processes = {e["args"]["name"]: e["pid"] for e in events if e["name"] == "process_name"}
+    assert "bus (split_bus)" in processes and not [name for name in processes if name.startswith("link")]
+    tracks = {
+        e["args"]["name"] for e in events if e["name"] == "thread_name" and e["pid"] == processes["bus (split_bus)"]
+    }
+    assert tracks == {"bus.reads transfers", "bus.writes transfers"}
+    counters = {e["name"] for e in events if e["ph"] == "C" and e["pid"] == processes["bus (split_bus)"]}
+    assert {"bus.reads queue", "bus.writes queue", "bus.reads utilisation"} <= counters
 
 
 def test_ci_runs_the_readmes_test_command():
