@@ -23,8 +23,8 @@ then (a run stopped early keeps the layers it finished).
 
 from __future__ import annotations
 
-import functools
 import gzip
+import io
 import json
 import math
 import os
@@ -75,11 +75,17 @@ class Trace:
         self._temporary = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            opener = functools.partial(gzip.open, compresslevel=5) if self.path.suffix == ".gz" else open
-            self._file: TextIO | None = opener(self._temporary, "wt", encoding="utf-8")
+            self._raw = open(self._temporary, "wb")  # noqa: SIM115 (closed in close())
         except OSError as error:
             raise DesimError(f"cannot write the trace: {error.strerror}", file=self.path) from None
-        self._file.write('{"displayTimeUnit":"ns","traceEvents":[\n')
+        # No name and no time in the gzip header, so the same run gives the same bytes.
+        stream = (
+            gzip.GzipFile(filename="", mode="wb", compresslevel=5, fileobj=self._raw, mtime=0)
+            if self.path.suffix == ".gz"
+            else self._raw
+        )
+        self._file: TextIO | None = io.TextIOWrapper(stream, encoding="utf-8")
+        self._file.write('{"displayTimeUnit":"ns","traceEvents":[\n')  # buffered: cannot fail yet
         self._separator = ""
 
     def __enter__(self) -> Trace:
@@ -156,11 +162,13 @@ class Trace:
         try:
             self._file.write("\n],\n" + '"otherData":' + json.dumps(json_ready(other)) + "}\n")
             self._file.close()
+            self._raw.close()
             os.replace(self._temporary, self.path)
         except OSError as error:
             raise DesimError(f"cannot write the trace: {error.strerror}", file=self.path) from None
         finally:
             self._file = None
+            self._raw.close()
 
     # -- what components report -------------------------------------------------------------------
 

@@ -208,6 +208,15 @@ def test_tracing_does_not_change_the_results(tmp_path):
     assert plain == [result.stats for result in traced]
 
 
+def test_the_same_run_writes_the_same_bytes(tmp_path):
+    sys_ = contended_system()
+    for suffix in (".json.gz", ".json"):
+        first, second = tmp_path / f"a{suffix}", tmp_path / "later" / f"b{suffix}"
+        traced_run(sys_, LAYERS, first)
+        traced_run(sys_, LAYERS, second)
+        assert first.read_bytes() == second.read_bytes()
+
+
 def test_an_unwritable_trace_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(Exception, match="cannot write the trace"):
