@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from desim.errors import DesimError
 from desim.params import Param
-from desim.ports import Port, PortBinding
+from desim.ports import REQUEST, Port, PortBinding
 from desim.stats import Stat
 from desim.workload import OPERANDS, Layer
 
@@ -99,6 +99,10 @@ class Component:
     def bind(self, port: str, binding: PortBinding) -> None:
         """Attach what a request port leads to; called by the system before :meth:`check`."""
         self.__dict__[port] = binding
+
+    def request_bindings(self) -> dict[str, PortBinding | None]:
+        """Each request port's binding by port name, None where the port is not connected."""
+        return {name: self.__dict__.get(name) for name, port in self.declared_ports.items() if port.role == REQUEST}
 
     def check(self) -> None:
         """Validate what needs the bound ports and ``self.system`` (operands match, sizes fit).

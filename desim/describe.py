@@ -17,7 +17,6 @@ from desim.component import OTHER_ROLE, ROLES, role_of
 from desim.errors import DesimError
 from desim.link import Link
 from desim.plots import save_png
-from desim.ports import REQUEST
 from desim.system import System
 
 ROLE_COLOURS = {
@@ -63,10 +62,9 @@ def describe_system(system: System) -> str:
 
     lines += ["", "routes:"]
     ports = [
-        (node, port_name, component.__dict__.get(port_name))
+        (node, port_name, binding)
         for node, component in components.items()
-        for port_name, port in component.declared_ports.items()
-        if port.role == REQUEST
+        for port_name, binding in component.request_bindings().items()
     ]
     width = max((len(f"{node}.{port}") for node, port, _ in ports), default=0)
     for node, port_name, binding in ports:

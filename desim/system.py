@@ -224,9 +224,8 @@ class System:
         for component in components.values():
             component.elaborate(env, self)
         for component in components.values():
-            for port_name, port in component.declared_ports.items():
-                binding = component.__dict__.get(port_name)
-                if port.role == REQUEST and binding is not None:
+            for binding in component.request_bindings().values():
+                if binding is not None:
                     binding.route = _route(env, binding, components)
         return components
 

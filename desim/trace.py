@@ -38,7 +38,6 @@ from desim.channel import Channel, Transfer
 from desim.component import Component, role_of
 from desim.errors import DesimError
 from desim.io.reports import json_ready
-from desim.ports import REQUEST
 
 if TYPE_CHECKING:
     from desim.workload import Layer
@@ -113,9 +112,8 @@ class Trace:
         # A component's own channels are drawn in its process; the rest (links) get one each.
         owners = {channel: component.name for component in self._components for channel in component.channels()}
         for component in self._components:
-            for name, port in component.declared_ports.items():
-                binding = component.__dict__.get(name)
-                if port.role == REQUEST and binding is not None and binding.route is not None:
+            for binding in component.request_bindings().values():
+                if binding is not None and binding.route is not None:
                     for hop in binding.route.hops():
                         if isinstance(hop, Channel) and hop not in owners:
                             owners[hop] = hop.name
