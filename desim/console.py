@@ -98,7 +98,6 @@ def summary_table(summary: dict[str, Any], wall_seconds: float) -> str:
     for node, memory in totals["memory"].items():
         peak = summary["memories"][node].get("bandwidth_bytes_per_cycle", math.inf)
         rate = memory["avg_bytes_per_cycle"]
-        of_peak = f" of {peak:g} peak" if math.isfinite(peak) else ""
         rows.append(
             (
                 f"{node} traffic",
@@ -106,8 +105,11 @@ def summary_table(summary: dict[str, Any], wall_seconds: float) -> str:
                 f"{_bytes(memory['read_bytes'])} read, {_bytes(memory['write_bytes'])} written",
             )
         )
-        busy = f", busy {memory['busy_percent']:.1f}% of the time" if math.isfinite(peak) else " (ideal memory)"
-        rows.append((f"{node} bandwidth", f"{rate:.2f} B/cycle", f"{rate * mhz / 1000:.2f} GB/s{of_peak}{busy}"))
+        if math.isfinite(peak):
+            against = f" of {peak:g} peak, busy {memory['busy_percent']:.1f}% of the time"
+        else:
+            against = " (ideal memory)"
+        rows.append((f"{node} bandwidth", f"{rate:.2f} B/cycle", f"{rate * mhz / 1000:.2f} GB/s{against}"))
     rows.append(("wall time", f"{wall_seconds:.2f} s", f"{summary['layers']} layers"))
     left = max(len(row[0]) for row in rows)
     middle = max(len(row[1]) for row in rows)
