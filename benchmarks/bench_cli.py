@@ -7,8 +7,9 @@ on this kind of machine. The finite-bandwidth cases (``configs/scale.cfg`` in US
 10 bytes/cycle) must stall, so that the timing covers the memory system at work; the script says
 so and exits with status 1 if one does not.
 
-Last, it times AlexNet at 10 bytes/cycle again with ``--trace`` (a gzipped timeline of every
+Then it times AlexNet at 10 bytes/cycle again with ``--trace`` (a gzipped timeline of every
 layer) and prints the CPU seconds against the untraced run, the trace's size and its event count.
+Last, it times start-up: ``desim --help`` and ``desim --version``, whose target is 0.3 s of CPU.
 
     python benchmarks/bench_cli.py            # 3 runs per case
     python benchmarks/bench_cli.py --repeat 5
@@ -20,6 +21,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,6 +29,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+DESIM = shutil.which("desim") or str(Path(sys.executable).parent / "desim")
+"""The installed command, as a user runs it (``python -m desim`` would time a different start-up)."""
 REFERENCE = ROOT / "tests" / "data" / "scalesim-2.0.2"
 
 # SCALE-Sim 2.0.2 on ResNet-50, 32x32 ws: still running after 770 s CPU and 10 GB at layer 48 of 54
@@ -35,6 +39,7 @@ SCALESIM_RESNET50_FLOOR = (770.0, 10 * 1024)
 
 TARGETS = {"alexnet": 2.0, "resnet50": 10.0}
 MEMORY_TARGET_MB = 300
+STARTUP_TARGET = 0.3
 
 
 def scalesim_cost(case: str) -> tuple[float, float]:
@@ -47,9 +52,7 @@ def scalesim_cost(case: str) -> tuple[float, float]:
 
 def measure(args: list[str]) -> tuple[float, float]:
     """CPU seconds and peak MB of one child process running ``desim`` with ``args``."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "desim", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    process = subprocess.Popen([DESIM, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"desim {' '.join(args)} failed:\n{process.stderr.read().decode()}")
@@ -126,6 +129,12 @@ def main() -> None:
             f"\nalexnet, 10 B/cycle, --trace (all 5 layers): {cpu:.2f} s CPU ({cpu / plain:.2f}x the untraced "
             f"{plain:.2f} s), {peak:.0f} MB peak; trace {trace.stat().st_size / 1e6:.2f} MB gzipped, {events:,} events"
         )
+
+    print()
+    for args in (["--help"], ["--version"]):
+        cpu, peak = median_run(args, max(options.repeat, 5))
+        verdict = "met" if cpu < STARTUP_TARGET else "MISSED"
+        print(f"desim {args[0]:<10} {cpu:.3f} s CPU, {peak:.0f} MB peak (target <{STARTUP_TARGET:g} s: {verdict})")
 
 
 if __name__ == "__main__":

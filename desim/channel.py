@@ -97,9 +97,12 @@ class Channel:
 
     A transfer waits in the queue, is served for ``nbytes / bandwidth`` cycles, and reaches the
     next hop ``latency_cycles`` later; the latency is pipelined (it does not hold the server).
-    An ideal channel (infinite bandwidth, zero latency) passes transfers on at once.
+    An ideal channel (infinite bandwidth, zero latency, no extra service) passes transfers on at once.
 
-    Subclasses change the order of service (:meth:`_pick`) and its length (:meth:`_extra_ticks`).
+    Subclasses change the order of service (:meth:`_pick`) and its length (:meth:`_extra_ticks`);
+    one whose service may take longer than its bytes need says so with ``variable_service``.
+    :meth:`stall_causes` and :meth:`segments` share the tests that decide which labels a transfer's
+    time can be charged to, so the ledger is never handed a label the channel did not declare.
     Counters (``bytes``, ``transfers``, ``busy_cycles``, ``wait_cycles``, ``transit_cycles``,
     ``max_queue``) cover the time since the last :meth:`reset_counters`.
     """
@@ -110,6 +113,8 @@ class Channel:
         name: str,
         bandwidth_bytes_per_cycle: float = math.inf,
         latency_cycles: int = 0,
+        *,
+        variable_service: bool = False,
     ) -> None:
         self.env = env
         self.name = name
@@ -119,7 +124,9 @@ class Channel:
         self.bandwidth_bytes_per_cycle = bandwidth_bytes_per_cycle
         self.latency_cycles = latency_cycles
         self.infinite = math.isinf(bandwidth_bytes_per_cycle)
-        self.ideal = self.infinite and latency_cycles == 0
+        self.takes_time = not self.infinite or variable_service
+        """Whether serving a transfer can take time (and so others can queue behind it)."""
+        self.ideal = not self.takes_time and latency_cycles == 0
         if self.infinite:
             self._ticks_per_cycle, self._ticks_per_byte = 1, 0
         else:
@@ -140,9 +147,20 @@ class Channel:
             env.process(self._serve())
 
     def stall_causes(self) -> list[str]:
-        """The ledger labels this channel can be charged with."""
-        causes = [] if self.infinite else [self.queue_label, self.service_label]
+        """Every ledger label :meth:`segments` can return."""
+        causes = [self.queue_label, self.service_label] if self.takes_time else []
         return [*causes, self.latency_label] if self.latency_cycles else causes
+
+    def segments(self, passage: Passage) -> list[tuple[str, float]]:
+        """Where a transfer spent its time crossing this channel: ``(label, cycles)`` in time order."""
+        segments = []
+        if self.takes_time:
+            if passage.queued:
+                segments.append((self.queue_label, passage.queued))
+            segments.append((self.service_label, passage.behind_own + passage.service))
+        if self.latency_cycles:
+            segments.append((self.latency_label, passage.latency))
+        return segments
 
     def reset_counters(self) -> None:
         self.bytes = 0

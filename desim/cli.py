@@ -1,45 +1,57 @@
 """The ``desim`` command: run a simulation, sweep a parameter, plot a run, describe a system, list kinds.
 
 Mistakes in the user's input print one line (``desim: error: file:line: key: what was wrong``)
-and exit with status 2, without a traceback.
+and exit with status 2, without a traceback. Anything else that goes wrong is desim's fault: it
+prints one line asking for a report and exits with status 70 (the traceback only with ``--debug``
+or ``DESIM_DEBUG=1``). Ctrl-C exits with status 130, keeping the layers that finished.
+
+Start-up is kept light: simulation, tracing, plotting and drawing modules (and numpy, networkx
+and matplotlib with them) are imported inside the commands that use them, so ``desim --help``
+stays quick.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import shlex
 import sys
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from desim import __version__
-from desim.console import Progress, layer_line, share, summary_table
-from desim.describe import describe_system, draw_system
 from desim.errors import DesimError, DesimWarning
-from desim.io.arch_yaml import read_arch_yaml
-from desim.io.reports import ReportWriter
-from desim.io.scalesim_cfg import read_scalesim_cfg
-from desim.io.topology import FORMATS, read_topology
-from desim.plots import plot_run
-from desim.registry import default_registry
-from desim.simulation import Simulation
-from desim.sweep import iter_sweep, parse_vary
-from desim.system import System
-from desim.trace import Trace
-from desim.workload import Layer, select_layers
+from desim.io.topology import FORMATS
+
+if TYPE_CHECKING:
+    from desim.system import System
+    from desim.workload import Layer
 
 DEFAULT_CONFIG = "configs/scale.cfg"
 DEFAULT_TOPOLOGY = "topologies/conv/alexnet.csv"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TRACE_NAME = "trace.json.gz"
+"""The trace ``--plot`` records into the report folder when no ``--trace`` is given."""
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
-def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn DesimError into one line on stderr and exit status 2; show DesimWarnings plainly."""
+def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command so that no traceback reaches the user.
+
+    DesimError: one line, exit 2. Ctrl-C: one line, exit 130. Any other exception is a bug in
+    desim: one line asking for a report, exit 70, the traceback only when debugging. DesimWarnings
+    print plainly.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -50,9 +62,33 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 return command(*args, **kwargs)
             except DesimError as error:
                 click.echo(f"desim: error: {error}", err=True)
-                sys.exit(2)
+                sys.exit(EXIT_USER_ERROR)
+            except KeyboardInterrupt as interrupt:
+                click.echo("desim: interrupted" + (f"; {interrupt}" if str(interrupt) else ""), err=True)
+                sys.exit(EXIT_INTERRUPTED)
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+                raise
+            except BrokenPipeError:  # the reader went away (``desim run | head``): nothing more to say
+                sys.stderr.close()
+                sys.exit(1)
+            except Exception as error:
+                if _debugging():
+                    traceback.print_exc()
+                what = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+                command_line = shlex.join(["desim", *sys.argv[1:]])
+                click.echo(
+                    f"desim: internal error: {what}; please report it with this command line: {command_line}",
+                    err=True,
+                )
+                sys.exit(EXIT_INTERNAL_ERROR)
 
     return wrapper
+
+
+def _debugging() -> bool:
+    context = click.get_current_context(silent=True)
+    flag = context is not None and context.find_root().params.get("debug", False)
+    return bool(flag) or os.environ.get("DESIM_DEBUG", "") not in ("", "0")
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
@@ -61,7 +97,8 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="desim")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="show the traceback of an internal error (also: DESIM_DEBUG=1).")
+def main(debug: bool) -> None:
     """desim: a discrete-event simulator of DNN accelerators (SCALE-Sim compatible)."""
 
 
@@ -102,6 +139,9 @@ class _Inputs:
 
 def _read_system(config: str | None, arch: str | None) -> tuple[System, str, str | None]:
     """The system -c/-a name (default config filled in), the file it came from, and the config's topology."""
+    from desim.io.arch_yaml import read_arch_yaml
+    from desim.io.scalesim_cfg import read_scalesim_cfg
+
     if config and arch:
         raise DesimError("give a SCALE-Sim config (-c) or a YAML architecture (-a), not both")
     if arch:
@@ -112,10 +152,18 @@ def _read_system(config: str | None, arch: str | None) -> tuple[System, str, str
 
 
 def _read_inputs(config: str | None, arch: str | None, topology: str | None, input_type: str) -> _Inputs:
-    """The system and the layers the -c/-a/-t/-i options name, defaults filled in."""
+    """The system and the layers the -c/-a/-t/-i options name, defaults filled in, all checked."""
+    from desim.io.topology import read_topology
+    from desim.simulation import Simulation
+
     system, source, configured_topology = _read_system(config, arch)
     topology = topology or configured_topology or _default_file(DEFAULT_TOPOLOGY, "-t")
-    return _Inputs(system, read_topology(topology, input_type), str(source), str(topology))
+    layers = read_topology(topology, input_type)
+    try:
+        Simulation(system).check(layers)
+    except DesimError as error:
+        raise error.located(file=topology) from None
+    return _Inputs(system, layers, str(source), str(topology))
 
 
 @main.command()
@@ -135,10 +183,10 @@ def _read_inputs(config: str | None, arch: str | None, topology: str | None, inp
 @click.option(
     "--plot",
     is_flag=True,
-    help="draw PNG plots into the report folder (needs matplotlib); traces to trace.json.gz there unless --trace.",
+    help=f"draw PNG plots into the report folder (needs matplotlib); traces to {TRACE_NAME} there unless --trace.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar and no line per layer; just the closing table.")
-@_user_errors
+@_guarded
 def run(
     config: str | None,
     arch: str | None,
@@ -151,13 +199,16 @@ def run(
     quiet: bool,
 ) -> None:
     """Simulate a topology on an architecture and write the reports."""
+    from desim.console import Progress, layer_line, summary_table
+    from desim.io.outputs import RunFolder, check_writable, relative_to
+    from desim.io.reports import REPORT_FILES, ReportWriter
+    from desim.plots import PLOT_FILES, plot_run
+    from desim.simulation import Simulation
+    from desim.trace import Trace
+    from desim.workload import select_layers
+
     inputs = _read_inputs(config, arch, topology, input_type)
-    system, layers, topology = inputs.system, inputs.layers, inputs.topology
-    simulation = Simulation(system)
-    try:
-        simulation.check(layers)
-    except DesimError as error:
-        raise error.located(file=topology) from None
+    system, layers = inputs.system, inputs.layers
     traced = None
     if trace_layers is not None:
         if not (trace_file or plot):
@@ -165,27 +216,66 @@ def run(
         traced = select_layers(trace_layers, layers, key="--trace-layers")
     if plot:
         _need_matplotlib()
-    destination = Path(outdir) / system.name
-    trace_path = Path(trace_file) if trace_file else destination / "trace.json.gz" if plot else None
+    user_trace = Path(trace_file) if trace_file else None
+    if user_trace is not None:
+        check_writable(user_trace, "trace")
+    own_trace = plot and user_trace is None
+    folder = RunFolder(
+        outdir,
+        system.name,
+        (*REPORT_FILES, *((TRACE_NAME,) if own_trace else ()), *(PLOT_FILES if plot else ())),
+    )
+    folder.check()  # before anything is created: a bad -p fails here, with nothing written
     started = time.perf_counter()
-    described = {"architecture": inputs.architecture, "topology": topology, "input_type": input_type}
-    with ReportWriter(destination, system, inputs=described, trace=trace_path) as reports:
-        trace = Trace(trace_path, clock_mhz=system.clock_mhz, layers=traced) if trace_path else None
-        try:
-            with Progress(layers, quiet=quiet) as progress:
-                for result in simulation.run(layers, trace=trace, progress=progress.callback()):
-                    reports.add(result)
-                    util = result.stats[f"{reports.array}.overall_util_percent"]
-                    progress.finished(None if quiet else layer_line(reports.layers[-1], util))
-        finally:
+    described = {"architecture": inputs.architecture, "topology": inputs.topology, "input_type": input_type}
+    plotted: list[Path] = []
+    with folder:
+        trace_path = folder.path(TRACE_NAME) if own_trace else user_trace
+        named = TRACE_NAME if own_trace else relative_to(user_trace, folder.destination) if user_trace else None
+        with ReportWriter(folder.path(""), system, inputs=described, trace=named) as reports:
+            trace = Trace(trace_path, clock_mhz=system.clock_mhz, layers=traced) if trace_path else None
+            try:
+                with Progress(layers, quiet=quiet) as progress:
+                    for result in Simulation(system).run(layers, trace=trace, progress=progress.callback()):
+                        reports.add(result)
+                        if not folder.published:
+                            folder.publish()  # the first layer is done: the reports replace the old ones
+                        util = result.stats[f"{reports.array}.overall_util_percent"]
+                        progress.finished(None if quiet else layer_line(reports.layers[-1], util))
+            except BaseException as stop:
+                if trace is not None:
+                    _close_trace(trace, keep=folder.published)
+                if isinstance(stop, KeyboardInterrupt):  # say what the reports hold now
+                    raise KeyboardInterrupt(_kept(folder.destination, len(reports.layers))) from None
+                if isinstance(stop, DesimError):  # a limit only the simulation could find: name the layer's file
+                    raise stop.located(file=inputs.topology) from None
+                raise
             if trace is not None:
                 trace.close()
-        reports.write_summary()
+            reports.write_summary()
+        if plot:
+            plotted = plot_run(folder.path(""), trace=trace_path)
     click.echo(summary_table(reports.summary(), time.perf_counter() - started))
-    click.echo(f"reports in {destination}/" + (f"; trace in {trace_path}" if trace_path else ""))
-    if plot:
-        for path in plot_run(destination):
-            click.echo(f"plot: {path}")
+    destination = folder.destination
+    shown_trace = destination / TRACE_NAME if own_trace else user_trace
+    click.echo(f"reports in {destination}/" + (f"; trace in {shown_trace}" if shown_trace else ""))
+    for path in plotted:
+        click.echo(f"plot: {destination / path.name}")
+
+
+def _kept(destination: Path, finished: int) -> str:
+    """What an interrupted run left in its report folder."""
+    if not finished:
+        return f"no layer had finished, so {destination}/ is as it was"
+    return f"{destination}/ keeps the {finished} layer{'s' if finished > 1 else ''} that finished"
+
+
+def _close_trace(trace: Any, *, keep: bool) -> None:
+    """On a run that stopped early: keep the trace of its finished layers if its reports are kept, else drop it."""
+    try:
+        trace.close() if keep else trace.discard()
+    except DesimError as error:  # the reason the run stopped matters more; say this one too
+        click.echo(f"desim: error: {error}", err=True)
 
 
 @main.command()
@@ -194,22 +284,31 @@ def run(
 @click.option(
     "--layer", type=int, metavar="N", help="the layer whose buffer occupancy to draw (default: most stalled)."
 )
-@_user_errors
+@_guarded
 def plot(outdir: str, trace_file: str | None, layer: int | None) -> None:
     """Draw a finished run's plots as PNGs into its report folder OUTDIR."""
+    from desim.io.outputs import Lock
+    from desim.plots import plot_run
+
     _need_matplotlib()
     folder = _report_folder(Path(outdir))
-    for path in plot_run(folder, trace=Path(trace_file) if trace_file else None, layer=layer):
-        click.echo(f"plot: {path}")
+    with Lock(folder.parent / f".{folder.name}.lock", folder):  # no run may be rewriting these reports
+        for path in plot_run(folder, trace=Path(trace_file) if trace_file else None, layer=layer):
+            click.echo(f"plot: {path}")
 
 
 @main.command()
 @_SYSTEM_OPTIONS[0]
 @_SYSTEM_OPTIONS[1]
 @click.option("--png", metavar="FILE", help="also draw the system's graph to FILE (needs matplotlib).")
-@_user_errors
+@_guarded
 def describe(config: str | None, arch: str | None, png: str | None) -> None:
     """List a system's components, links and routes; optionally draw its graph."""
+    from desim.describe import describe_system, draw_system
+    from desim.io.outputs import check_writable
+
+    if png:
+        check_writable(Path(png), "drawing")
     system = _read_system(config, arch)[0]
     click.echo(describe_system(system))
     if png:
@@ -224,11 +323,14 @@ def describe(config: str | None, arch: str | None, png: str | None) -> None:
     metavar="NODE.PARAM=V1,V2,...",
     help="the parameter to sweep and its values, e.g. dram.bandwidth_bytes_per_cycle=1,2,4,inf.",
 )
-@_user_errors
+@_guarded
 def sweep(config: str | None, arch: str | None, topology: str | None, input_type: str, vary: str) -> None:
     """Run a topology once per value of one parameter and print a row per value (no reports)."""
-    inputs = _read_inputs(config, arch, topology, input_type)
+    from desim.console import share
+    from desim.sweep import iter_sweep, parse_vary
+
     plan = parse_vary(vary)
+    inputs = _read_inputs(config, arch, topology, input_type)
     rows = iter_sweep(inputs.system, inputs.layers, plan, workload_source=inputs.topology)
     width = max(len(plan.key), *(len(text) for text in plan.texts))
     click.echo(
@@ -246,9 +348,11 @@ def sweep(config: str | None, arch: str | None, topology: str | None, input_type
 
 @main.command()
 @click.argument("kinds", nargs=-1)
-@_user_errors
+@_guarded
 def components(kinds: tuple[str, ...]) -> None:
     """List registered component kinds with their params, ports and stats."""
+    from desim.registry import default_registry
+
     registry = default_registry()
     for index, kind in enumerate(kinds or registry.kinds()):
         if index:

@@ -108,7 +108,7 @@ def summary_table(summary: dict[str, Any], wall_seconds: float) -> str:
         if math.isfinite(peak):
             against = f" of {peak:g} peak, busy {memory['busy_percent']:.1f}% of the time"
         else:
-            against = " (ideal memory)"
+            against = " (no bandwidth limit)"
         rows.append((f"{node} bandwidth", f"{rate:.2f} B/cycle", f"{rate * mhz / 1000:.2f} GB/s{against}"))
     rows.append(("wall time", f"{wall_seconds:.2f} s", f"{summary['layers']} layers"))
     left = max(len(row[0]) for row in rows)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from desim.limits import MAX_INPUT_BYTES
+
 
 class DesimError(Exception):
     """A mistake in the user's input, reported without a traceback.
@@ -48,10 +50,18 @@ class DesimWarning(UserWarning):
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """The text of a user's input file, or a DesimError saying why it cannot be read."""
+    """The text of a user's input file (UTF-8, a byte-order mark allowed), or a DesimError saying why not.
+
+    A file larger than ``MAX_INPUT_BYTES`` is refused, so an endless one (``/dev/zero``) cannot
+    fill the memory; pipes (``<(command)``) are read like files.
+    """
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise DesimError(f"the {what} is larger than {MAX_INPUT_BYTES >> 20} MiB", file=path)
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise DesimError(f"{what} not found", file=path) from None
     except IsADirectoryError:

@@ -7,11 +7,19 @@ out of room, say). :meth:`Ledger.charge` lays the stalled interval over those ph
 each cycle to the label it falls in. Overlaps are fractional (channels serve at exact
 bandwidths), so a stall's cycles are apportioned by largest remainder: the integer charges of
 one stall always add up to its length, and so the ledger sums to the stall cycles exactly.
+That holds whatever the overlaps come to, float noise included (see :func:`largest_remainder`).
+
+Labels are declared up front, so reports have fixed columns; every component derives its
+declared labels from the same tests that choose the labels it charges (see
+:meth:`desim.channel.Channel.stall_causes`), so a charge to an undeclared label is a bug in a
+component, raised as :class:`UndeclaredCause`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
@@ -24,6 +32,10 @@ plain cause ``label``); time before the request was issued is charged to ``label
 
 _EPSILON = 1e-9
 """Overlaps shorter than this are float noise (segment times are exact fractions of a cycle)."""
+
+
+class UndeclaredCause(RuntimeError):
+    """A component charged a stall to a label it did not declare in ``stall_causes()``."""
 
 
 class Ledger:
@@ -39,6 +51,8 @@ class Ledger:
         """
         if end <= start:
             return {}
+        if not phases:
+            raise ValueError("a stall must say what it waited on (no phases given)")
         shares: dict[str, float] = {}
         t = float(start)
         for until, request, label in phases:
@@ -58,17 +72,44 @@ class Ledger:
         return self._book(end - start, shares)
 
     def _book(self, total: int, shares: dict[str, float]) -> dict[str, int]:
-        floors = {label: int(share) for label, share in shares.items()}
-        left = total - sum(floors.values())
-        by_remainder = sorted(shares, key=lambda label: (floors[label] - shares[label], label))
-        for label in by_remainder[:left]:
-            floors[label] += 1
+        """Split ``total`` cycles in proportion to ``shares``; book the split and return it."""
         cycles = self.cycles
-        for label, count in floors.items():
-            if label not in cycles:
-                raise KeyError(f"stall cause {label!r} was not declared to the ledger")
+        undeclared = [label for label in shares if label not in cycles]
+        if undeclared:
+            raise UndeclaredCause(f"stall cause {undeclared[0]!r} was not declared to the ledger")
+        split = largest_remainder(total, shares)
+        for label, count in split.items():
             cycles[label] += count
-        return floors
+        return split
+
+
+def largest_remainder(total: int, shares: dict[str, float], *, exact: bool = False) -> dict[str, int]:
+    """``total`` split into whole parts proportional to ``shares`` (negative ones count as 0).
+
+    Each label gets the floor of its quota ``total * share / sum(shares)``, and what is left goes
+    one by one to the largest remainders (ties to the label first in alphabetical order), so the
+    parts always add up to ``total``. Floats are fast and exact enough for short stalls; when their
+    rounding leaves too much or too little over (stalls of 2^52 cycles and more), the split is
+    redone in exact fractions of the same shares.
+    """
+    if len(shares) == 1:  # the common case: one cause held for the whole stall
+        return dict.fromkeys(shares, total)
+    if not shares:
+        raise ValueError(f"no labels to split {total} cycles among")
+    weights = {label: Fraction(max(share, 0.0)) if exact else max(share, 0.0) for label, share in shares.items()}
+    whole = sum(weights.values())
+    if not whole:  # no time overlapped any label: share alike
+        weights = dict.fromkeys(weights, 1)
+        whole = len(weights)
+    quotas = {label: weight * total / whole for label, weight in weights.items()}
+    floors = {label: math.floor(quota) for label, quota in quotas.items()}
+    left = total - sum(floors.values())
+    if not 0 <= left < len(quotas):
+        return largest_remainder(total, shares, exact=True)  # exact quotas sum to total: 0 <= left < n
+    by_remainder = sorted(quotas, key=lambda label: (floors[label] - quotas[label], label))
+    for label in by_remainder[:left]:
+        floors[label] += 1
+    return floors
 
 
 def _overlay(shares: dict[str, float], lo: float, hi: float, request: Request, before_issue: str) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from desim.channel import Channel
 from desim.errors import DesimError
+from desim.limits import MAX_LATENCY, MIN_BANDWIDTH
 from desim.params import Param
 
 if TYPE_CHECKING:
@@ -15,9 +16,9 @@ if TYPE_CHECKING:
 
 LINK_PARAMS = {
     "bandwidth_bytes_per_cycle": Param(
-        float, math.inf, "bytes/cycle", "data rate in each direction", positive=True, allow_inf=True
+        float, math.inf, "bytes/cycle", "data rate in each direction", minimum=MIN_BANDWIDTH, allow_inf=True
     ),
-    "latency_cycles": Param(int, 0, "cycles", "delay added to every transfer", minimum=0),
+    "latency_cycles": Param(int, 0, "cycles", "delay added to every transfer", minimum=0, maximum=MAX_LATENCY),
 }
 for _name, _param in LINK_PARAMS.items():
     _param.name = _name

@@ -8,14 +8,70 @@ a YAML architecture or Python are coerced by :meth:`Param.coerce`, which raises 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from desim.errors import DesimError
+from desim.limits import MAX_NUMBER
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 """Sentinel default: the parameter has no default and must be given."""
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INFINITY = re.compile(r"[+]?inf(inity)?", re.IGNORECASE)
+
+
+_LONGEST = 30
+"""Digits beyond which a number is out of every range: it is not converted, only known too large."""
+
+
+def parse_int(text: str) -> int | None:
+    """``text`` as an integer if it is one written plainly in ASCII digits (no ``1_0``, no ``0x10``).
+
+    An integer of more than 30 digits comes back as +-10^30, a stand-in beyond every limit.
+    """
+    text = text.strip()
+    if not _INTEGER.fullmatch(text):
+        return None
+    if len(text.lstrip("+-").lstrip("0")) > _LONGEST:
+        return -(10**_LONGEST) if text.startswith("-") else 10**_LONGEST
+    return int(text)
+
+
+def parse_float(text: str) -> float | None:
+    """``text`` as a number if written as a plain decimal (``12``, ``0.5``, ``1e3``) or ``inf``; else None.
+
+    ``nan``, decimals too large for a float (``1e400``) and forms only Python accepts (``1_0``) are
+    not numbers here.
+    """
+    text = text.strip()
+    if _INFINITY.fullmatch(text):
+        return math.inf
+    if not _DECIMAL.fullmatch(text):
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None  # 1e400 is not infinity, it is out of range
+
+
+def brief(value: Any) -> str:
+    """``repr(value)`` for a message, cut short if long (a 400-digit number, a pasted file)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long for Python to print
+        return "a number too long to show"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def show_number(value: float) -> str:
+    """A bound for messages: ``2^53`` rather than its sixteen digits, ``65536`` and ``0.001`` as they are."""
+    if value == int(value):
+        whole = int(value)
+        power = whole.bit_length() - 1
+        return f"2^{power}" if power >= 20 and whole == 1 << power else str(whole)
+    return f"{value:g}"
 
 
 class Param:
@@ -28,6 +84,7 @@ class Param:
         description: one line saying what the parameter sets.
         choices: the only accepted values, for string parameters.
         minimum: the smallest accepted value, for numbers.
+        maximum: the largest accepted finite value, for numbers (at most, and by default, 2^53).
         positive: whether a number must be strictly greater than zero.
         allow_inf: whether a float may be infinite (ideal bandwidth, for instance).
     """
@@ -41,6 +98,7 @@ class Param:
         *,
         choices: tuple[str, ...] | None = None,
         minimum: float | None = None,
+        maximum: float = MAX_NUMBER,
         positive: bool = False,
         allow_inf: bool = False,
     ) -> None:
@@ -51,6 +109,7 @@ class Param:
         self.description = description
         self.choices = choices
         self.minimum = minimum
+        self.maximum = min(maximum, MAX_NUMBER)
         self.positive = positive
         self.allow_inf = allow_inf
         self.name = ""
@@ -75,19 +134,22 @@ class Param:
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         text = _TYPE_NAMES[self.type]
-        if self.minimum is not None:
-            text += f" >= {self.minimum:g}"
-        if self.positive:
-            text += " > 0"
-        if self.allow_inf:
-            text += " (or inf)"
+        if self.type in (int, float):
+            if self.minimum is not None:
+                text += f" from {show_number(self.minimum)} to {show_number(self.maximum)}"
+            else:
+                text += f" up to {show_number(self.maximum)}"
+            if self.positive and not (self.minimum is not None and self.minimum > 0):
+                text += ", > 0"
+            if self.allow_inf:
+                text += " (or inf)"
         return text
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` as this parameter's type, or raise DesimError saying what was expected."""
         result = self._convert(value)
         if result is None:
-            raise DesimError(f"expected {self.expected()}, got {value!r}", key=self.name or None)
+            raise DesimError(f"expected {self.expected()}, got {brief(value)}", key=self.name or None)
         return result
 
     def _convert(self, value: Any) -> Any:
@@ -107,15 +169,14 @@ class Param:
             return value
         if isinstance(value, bool):
             return None
-        if self.type is int:
-            number = _as_int(value)
-        else:
-            number = _as_float(value)
-            if number is not None and (math.isnan(number) or (math.isinf(number) and not self.allow_inf)):
-                return None
-        if number is None or (self.minimum is not None and number < self.minimum):
+        number = _as_int(value) if self.type is int else _as_float(value)
+        if number is None:
             return None
-        if self.positive and number <= 0:
+        if isinstance(number, float) and not math.isfinite(number):
+            return number if self.allow_inf and number == math.inf else None
+        if self.minimum is not None and number < self.minimum:
+            return None
+        if number > self.maximum or number < -self.maximum or (self.positive and number <= 0):
             return None
         return number
 
@@ -133,21 +194,18 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        try:
-            return int(value, 10)
-        except ValueError:
-            return None
+        return parse_int(value)
     return None
 
 
 def _as_float(value: Any) -> float | None:
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, int):
+        # Beyond 2^53 a float would round the integer (or overflow): it is out of range.
+        return float(value) if abs(value) <= MAX_NUMBER else None
+    if isinstance(value, float):
+        return value
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
+        return parse_float(value)
     return None
 
 

@@ -17,17 +17,21 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desim.errors import DesimError
+from desim.io.outputs import check_writable, write_atomically
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+PLOT_FILES = ("cycles_by_cause.png", "dram_bandwidth.png", "occupancy_layer*.png")
+"""The pictures :func:`plot_run` may write into a report folder."""
+MAX_READ_BYTES = 1 << 30
+"""The largest summary or trace (uncompressed) the plots read."""
 TOP_CAUSES = 7
 """Stall causes drawn in their own colour; the rest are stacked together as "other stalls"."""
 COMPUTE_COLOUR = "#4c72b0"
@@ -35,28 +39,102 @@ CAUSE_COLOURS = ("#dd8452", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#ccb974
 OTHER_COLOUR = "#8c8c8c"
 
 
-def read_summary(folder: Path) -> dict[str, Any]:
-    """A run's ``SUMMARY.json``."""
-    path = folder / "SUMMARY.json"
+_NUMBER = (int, float)
+_CYCLES_BY_LABEL = {str: _NUMBER}
+SUMMARY_SHAPE = {
+    "run_name": str,
+    "totals": {"total_cycles": _NUMBER, "stall_cycles": _NUMBER, "stall_causes": _CYCLES_BY_LABEL},
+    "per_layer": [
+        {"id": int, "name": str, "compute_cycles": _NUMBER, "stall_cycles": _NUMBER, "stall_causes": _CYCLES_BY_LABEL}
+    ],
+    "trace": (str, type(None)),
+}
+"""The parts of ``SUMMARY.json`` the plots read: ``{key: shape}`` a mapping with those keys,
+``{str: shape}`` one with any text keys, ``[shape]`` a list, a type (or tuple of types) a value."""
+TRACE_SHAPE = {
+    "traceEvents": [dict],
+    "otherData": {
+        "clock_mhz": _NUMBER,
+        "layers": [{"index": int, "name": str, "start_cycle": _NUMBER, "end_cycle": _NUMBER}],
+        "components": {str: {"role": str, "params": dict}},
+    },
+}
+"""The parts of a trace the plots read; its events are checked by ``EVENT_SHAPES``."""
+EVENT_SHAPES = {
+    ("M", "process_name"): {"pid": int, "args": {"name": str}},
+    ("C", None): {"pid": int, "name": str, "ts": _NUMBER, "args": {str: _NUMBER}},
+}
+"""The fields the plots read of process names and counters, by ``(ph, name)``."""
+
+
+def shape_problem(value: Any, shape: Any, where: str) -> str | None:
+    """Where ``value`` first departs from ``shape`` (see ``SUMMARY_SHAPE``), or None if it fits."""
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where}: expected a list"
+        return next((p for i, item in enumerate(value) if (p := shape_problem(item, shape[0], f"{where}[{i}]"))), None)
+    if isinstance(shape, dict) and list(shape) == [str]:
+        if not isinstance(value, dict):
+            return f"{where}: expected an object"
+        return next(
+            (p for key, item in value.items() if (p := shape_problem(item, shape[str], f"{where}.{key}"))), None
+        )
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where}: expected an object"
+        for key, inner in shape.items():
+            if key not in value:
+                return f"{where}.{key}: missing" if where else f"{key}: missing"
+            problem = shape_problem(value[key], inner, f"{where}.{key}" if where else key)
+            if problem:
+                return problem
+        return None
+    kinds = shape if isinstance(shape, tuple) else (shape,)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+        return f"{where}: expected {names}"
+    return None
+
+
+def _read_json(path: Path, what: str, shape: Any) -> dict[str, Any]:
+    """A JSON file desim wrote (gzipped if ``.gz``), checked against ``shape``."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        if path.exists() and not path.is_file():
+            raise DesimError(f"the {what} is not a regular file", file=path)
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
+            data = json.loads(handle.read(MAX_READ_BYTES + 1).decode("utf-8-sig"))
     except FileNotFoundError:
-        raise DesimError("no SUMMARY.json here; give the folder a run wrote its reports to", file=folder) from None
-    except (OSError, ValueError) as error:
-        raise DesimError(f"cannot read the summary: {error}", file=path) from None
+        raise DesimError(f"the {what} is missing", file=path) from None
+    except (OSError, ValueError, EOFError, RecursionError) as error:
+        raise DesimError(f"cannot read the {what}: {str(error)[:200]}", file=path) from None
+    problem = shape_problem(data, shape, "")
+    if problem:
+        raise DesimError(f"not a desim {what}: {problem}", file=path)
+    return data
+
+
+def read_summary(folder: Path) -> dict[str, Any]:
+    """A run's ``SUMMARY.json``, with the fields the plots read checked."""
+    if not (folder / "SUMMARY.json").exists():
+        raise DesimError("no SUMMARY.json here; give the folder a run wrote its reports to", file=folder)
+    return _read_json(folder / "SUMMARY.json", "summary", SUMMARY_SHAPE)
 
 
 def read_trace(path: Path) -> dict[str, Any]:
-    """A trace written by :class:`desim.trace.Trace` (gzipped or not)."""
-    try:
-        with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DesimError("the run's trace is missing", file=path) from None
-    except (OSError, ValueError, EOFError) as error:
-        raise DesimError(f"cannot read the trace: {error}", file=path) from None
-    if not isinstance(data, dict) or "otherData" not in data or "layers" not in data["otherData"]:
-        raise DesimError("not a desim trace (no otherData.layers)", file=path)
+    """A trace written by :class:`desim.trace.Trace` (gzipped or not), with the fields the plots read checked."""
+    data = _read_json(path, "trace", TRACE_SHAPE)
+    if data["otherData"]["clock_mhz"] <= 0:
+        raise DesimError("not a desim trace: otherData.clock_mhz: expected a positive number", file=path)
+    for index, event in enumerate(data["traceEvents"]):
+        shape = EVENT_SHAPES.get((event.get("ph"), event.get("name") if event.get("ph") == "M" else None))
+        problem = shape_problem(event, shape, f"traceEvents[{index}]") if shape else None
+        if problem is None and event.get("ph") == "C" and not event["args"]:
+            problem = f"traceEvents[{index}].args: expected a value"
+        if problem:
+            raise DesimError(f"not a desim trace: {problem}", file=path)
+    missing = sorted(set(data["otherData"]["components"]) - set(_processes(data)))
+    if missing:
+        raise DesimError(f"not a desim trace: no process for component {missing[0]!r}", file=path)
     return data
 
 
@@ -70,24 +148,37 @@ def plot_run(folder: Path, *, trace: Path | None = None, layer: int | None = Non
             stalled longest.
     """
     summary = read_summary(folder)
-    written = [plot_cycles_by_cause(summary, folder / "cycles_by_cause.png")]
-    if trace is None and summary.get("trace"):
+    if trace is None and summary["trace"]:
         trace = folder / summary["trace"]
-    if trace is None:
+    if trace is None and layer is not None:
+        raise DesimError("--layer needs a timeline trace; run with --trace or --plot", file=folder)
+    # Everything is read and checked before the first picture is drawn: a failure changes nothing.
+    data = read_trace(trace) if trace is not None else None
+    if data is not None:
+        traced = {entry["index"]: entry for entry in data["otherData"]["layers"]}
+        if layer is None and traced:
+            stalls = {entry["id"]: entry["stall_cycles"] for entry in summary["per_layer"]}
+            layer = max(traced, key=lambda index: (stalls.get(index, 0), -index))
+        elif layer is not None and layer not in traced:
+            known = ", ".join(map(str, traced)) or "none"
+            raise DesimError(f"layer {layer} is not in the trace (traced layers: {known})", file=trace)
+        roles = {info["role"] for info in data["otherData"]["components"].values()}
+        for role in ("memory", *(("buffer",) if layer is not None else ())):
+            if role not in roles:
+                raise DesimError(f"the trace has no {role} component to draw", file=trace)
+    targets = [folder / "cycles_by_cause.png"]
+    if data is not None:
+        targets += [
+            folder / "dram_bandwidth.png",
+            *([folder / f"occupancy_layer{layer}.png"] if layer is not None else []),
+        ]
+    for target in targets:
+        check_writable(target, "plot")
+    written = [plot_cycles_by_cause(summary, targets[0])]
+    if data is not None:
+        written.append(plot_bandwidth(data, targets[1]))
         if layer is not None:
-            raise DesimError("--layer needs a timeline trace; run with --trace or --plot", file=folder)
-        return written
-    data = read_trace(trace)
-    traced = {entry["index"]: entry for entry in data["otherData"]["layers"]}
-    if layer is None and traced:
-        stalls = {entry["id"]: entry["stall_cycles"] for entry in summary["per_layer"]}
-        layer = max(traced, key=lambda index: (stalls.get(index, 0), -index))
-    elif layer is not None and layer not in traced:
-        known = ", ".join(map(str, traced)) or "none"
-        raise DesimError(f"layer {layer} is not in the trace (traced layers: {known})", file=trace)
-    written.append(plot_bandwidth(data, folder / "dram_bandwidth.png"))
-    if layer is not None:
-        written.append(plot_occupancy(data, layer, folder / f"occupancy_layer{layer}.png"))
+            written.append(plot_occupancy(data, layer, targets[2]))
     return written
 
 
@@ -267,19 +358,7 @@ def _figure(*, width: float, height: float, rows: int = 1) -> tuple[Figure, Any]
 
 
 def save_png(figure: Figure, path: Path, what: str = "plot", **options: Any) -> Path:
-    """Save ``figure`` as a PNG under a temporary name beside ``path``, then move it into place."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise DesimError(f"cannot write the {what}: {path.parent} is a file, not a folder", file=path) from None
-    except OSError as error:
-        raise DesimError(f"cannot write the {what}: {error.strerror}", file=path) from None
-    try:
-        figure.savefig(temporary, format="png", facecolor="white", **{"dpi": 110, **options})
-        os.replace(temporary, path)
-    except OSError as error:
-        raise DesimError(f"cannot write the {what}: {error.strerror}", file=path) from None
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    """Save ``figure`` as a PNG at ``path``, atomically (see :func:`desim.io.outputs.write_atomically`)."""
+    return write_atomically(
+        path, lambda file: figure.savefig(file, format="png", facecolor="white", **{"dpi": 110, **options}), what
+    )

@@ -58,12 +58,7 @@ class Request:
         """Where the request spent its time, from ``issued_at`` to completion: ``(label, cycles)``."""
         segments = list(self.lead)
         for passage in self.last.log if self.last is not None else ():
-            channel = passage.channel
-            if passage.queued:
-                segments.append((channel.queue_label, passage.queued))
-            segments.append((channel.service_label, passage.behind_own + passage.service))
-            if passage.latency:
-                segments.append((channel.latency_label, passage.latency))
+            segments.extend(passage.channel.segments(passage))
         return segments
 
 

@@ -12,6 +12,7 @@ the current layer has got. Neither costs anything when not given.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from desim import limits
 from desim.component import Compute
 from desim.errors import DesimError
+from desim.params import show_number
 from desim.system import System
 from desim.workload import Layer
 
@@ -53,12 +56,19 @@ class Simulation:
         computes = [c for c in self.system.validate().values() if isinstance(c, Compute)]
         if not computes:
             raise DesimError("the system has no compute component to run layers on", file=self.system.source)
+        checked = set()
         for index, layer in enumerate(workload):
+            shape = dataclasses.replace(layer, name="")
+            if shape in checked:  # layers of one shape (ResNet's repeated blocks) pass or fail alike
+                continue
+            checked.add(shape)
             for compute in computes:
                 try:
                     compute.check_layer(layer)
                 except DesimError as error:
-                    raise DesimError(error.message, key=f"layer {index} ({layer.name}) on {compute.name}") from None
+                    raise DesimError(
+                        error.message, line=layer.line, key=f"layer {index} ({layer.name}) on {compute.name}"
+                    ) from None
 
     def run(
         self,
@@ -83,6 +93,7 @@ class Simulation:
             trace.attach(elaborated)
         for index, layer in enumerate(workload):
             traced = trace is not None and trace.wants(index)
+            start = env.now
             with _quiet_gc():
                 if traced:
                     trace.begin_layer(index, layer, env.now)
@@ -93,6 +104,14 @@ class Simulation:
                 if progress is not None:
                     env.process(_report_progress(env, finished, computes, index, progress))
                 env.run(until=finished)
+                if env.now >= limits.MAX_CYCLES:  # past it, times in floats (ledger, trace) lose whole cycles
+                    raise DesimError(
+                        f"the run reached {env.now:,} cycles in this layer ({env.now - start:,} of its own); desim "
+                        f"simulates runs of fewer than {show_number(limits.MAX_CYCLES)} cycles (is a bandwidth far "
+                        "too low for this traffic?)",
+                        line=layer.line,
+                        key=f"layer {index} ({layer.name})",
+                    )
                 for component in components:
                     component.end_layer()
                 if traced:

@@ -1,19 +1,18 @@
 """Parameter sweeps: run a whole workload once per value of one node's parameter.
 
 A sweep is written ``NODE.PARAM=V1,V2,...`` (``dram.bandwidth_bytes_per_cycle=1,2,4,inf``). Each
-value is parsed as the parameter's declared type (so ``inf`` works where the param allows it), set
-in the system's graph, and the workload runs on a fresh elaboration (:meth:`Simulation.run`
-elaborates every time). Every point is checked before the first one runs, and the graph gets its
-original value back afterwards. The result is one :class:`SweepRow` per value: total and stall
-cycles of the compute unit, main-memory bytes moved, and the stall-ledger label that cost the most.
+value is parsed as the parameter's declared type (so ``inf`` works where the param allows it), and
+each point runs on its own copy of the system with that value set (:meth:`System.with_param`):
+the caller's system is never changed. Every point is checked before the first one runs. The
+result is one :class:`SweepRow` per value: total and stall cycles of the compute unit,
+main-memory bytes moved, and the stall-ledger label that cost the most.
 
 Engine code: it knows roles (:class:`Compute`, :class:`Memory`) and stat names, never hardware.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,8 +126,7 @@ def iter_sweep(
 
     Everything is checked before this returns: the values, and the system and every layer at
     each value (an error names the value it arose at; ``workload_source``, the topology file,
-    locates layer errors). The system's graph holds each value while its point runs and gets
-    its original value back when the sweep ends.
+    locates layer errors). ``system`` itself is left as it was.
     """
     values = sweep_values(system, vary)
     compute = _compute_node(system)
@@ -143,58 +141,36 @@ def iter_sweep(
         for stat in MEMORY_BYTE_STATS
         if stat in system.kind_of(node).declared_stats
     ]
-    points = list(zip(vary.texts, values, strict=True))
-    with _setting(system, vary) as set_value:
-        for text, value in points:
-            set_value(value)
-            try:
-                Simulation(system).check(workload)
-            except DesimError as error:
-                raise _at_point(error, vary, text, workload_source) from None
+    points = []
+    for text, value in zip(vary.texts, values, strict=True):
+        point = system.with_param(vary.node, vary.param, value)
+        try:
+            Simulation(point).check(workload)
+        except DesimError as error:
+            raise _at_point(error, vary, text, workload_source) from None
+        points.append((text, value, point))
     ledger = f"{compute}.{LEDGER_STAT}" if LEDGER_STAT in declared else None
-    return _run_points(system, workload, vary, points, compute, ledger, memory_stats)
+    return _run_points(workload, points, compute, ledger, memory_stats)
 
 
 def _run_points(
-    system: System,
     workload: Sequence[Layer],
-    vary: Vary,
-    points: list[tuple[str, Any]],
+    points: list[tuple[str, Any, System]],
     compute: str,
     ledger: str | None,
     memory_stats: list[str],
 ) -> Iterator[SweepRow]:
-    with _setting(system, vary) as set_value:
-        for text, value in points:
-            set_value(value)
-            total = stalls = moved = 0
-            causes: dict[str, int] = {}
-            for result in Simulation(system).run(workload):
-                stats = result.stats
-                total += stats[f"{compute}.total_cycles"]
-                stalls += stats[f"{compute}.stall_cycles"]
-                moved += sum(stats[name] for name in memory_stats)
-                for label, cycles in (stats[ledger] if ledger else {}).items():
-                    causes[label] = causes.get(label, 0) + cycles
-            yield SweepRow(text, value, total, stalls, int(moved) if memory_stats else None, causes)
-
-
-@contextmanager
-def _setting(system: System, vary: Vary) -> Iterator[Callable[[Any], None]]:
-    """A setter for the swept parameter in the graph; the original value (or its absence) returns after."""
-    params = system.graph.nodes[vary.node].setdefault("params", {})
-    had, original = vary.param in params, params.get(vary.param)
-
-    def set_value(value: Any) -> None:
-        params[vary.param] = value
-
-    try:
-        yield set_value
-    finally:
-        if had:
-            params[vary.param] = original
-        else:
-            params.pop(vary.param, None)
+    for text, value, system in points:
+        total = stalls = moved = 0
+        causes: dict[str, int] = {}
+        for result in Simulation(system).run(workload):
+            stats = result.stats
+            total += stats[f"{compute}.total_cycles"]
+            stalls += stats[f"{compute}.stall_cycles"]
+            moved += sum(stats[name] for name in memory_stats)
+            for label, cycles in (stats[ledger] if ledger else {}).items():
+                causes[label] = causes.get(label, 0) + cycles
+        yield SweepRow(text, value, total, stalls, int(moved) if memory_stats else None, causes)
 
 
 def sweep(

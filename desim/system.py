@@ -8,11 +8,17 @@ a mesh is a change of graph, not of code.
 Lifecycle: build the graph -> :meth:`System.validate` (kinds known, params typed, ports connected
 with compatible roles, routes exist; errors name the node and port) -> :meth:`System.elaborate`
 (fresh component instances on a SimPy environment, routes resolved to object references) -> run.
+
+A system keeps its own copy of the graph, with nodes and links in name order: the order in which
+a file lists its components never changes what is simulated or reported, and nothing done to the
+system (a sweep's :meth:`System.with_param`) reaches the caller's graph.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,13 +28,29 @@ import networkx as nx
 from desim.channel import Channel
 from desim.component import Component, Interconnect
 from desim.errors import DesimError
-from desim.link import Link
+from desim.limits import MIN_BANDWIDTH
+from desim.link import LINK_PARAMS, Link
+from desim.params import Param
 from desim.ports import REQUEST, RESPONSE, PortBinding
 from desim.registry import Registry, default_registry
 from desim.route import Route
 
 if TYPE_CHECKING:
     import simpy
+
+SETTINGS = {
+    "name": Param(str, "desim_run", description="run name: reports go to OUTDIR/<name>/"),
+    "word_bytes": Param(int, 1, "bytes", "bytes per operand element", minimum=1, maximum=256),
+    "clock_mhz": Param(
+        float, 1000.0, "MHz", "accelerator clock (trace time, bandwidth in GB/s)", minimum=MIN_BANDWIDTH, maximum=1e6
+    ),
+}
+"""A system's own settings, beside its components and links."""
+for _key, _param in SETTINGS.items():
+    _param.name = _key
+
+_NODE_NAME = re.compile(r"[^\s.\x00-\x1f\x7f]+")
+"""A component name: no dots (``node.port`` splits on them), no spaces or control characters."""
 
 
 class System:
@@ -54,13 +76,26 @@ class System:
         source: str | Path | None = None,
         registry: Registry | None = None,
     ) -> None:
-        problem = run_name_problem(name)
+        values = {}
+        for key, value in (("name", name), ("word_bytes", word_bytes), ("clock_mhz", clock_mhz)):
+            try:
+                values[key] = SETTINGS[key].coerce(value)
+            except DesimError as error:
+                raise error.located(file=source, key=key) from None
+        problem = run_name_problem(values["name"])
         if problem:
-            raise DesimError(f"run name {name!r} {problem}", file=source)
-        self.graph = graph
-        self.name = name
-        self.word_bytes = word_bytes
-        self.clock_mhz = clock_mhz
+            raise DesimError(f"run name {name!r} {problem}", file=source, key="name")
+        for node in graph:
+            if not isinstance(node, str) or not _NODE_NAME.fullmatch(node):
+                raise DesimError(
+                    f"component name {node!r} must be text without dots, spaces or control characters",
+                    file=source,
+                    key=str(node),
+                )
+        self.graph = _sorted_copy(graph)
+        self.name = values["name"]
+        self.word_bytes = values["word_bytes"]
+        self.clock_mhz = values["clock_mhz"]
         self.source = str(source) if source is not None else None
         self.registry = registry if registry is not None else default_registry()
 
@@ -89,12 +124,32 @@ class System:
                 if node not in graph:
                     raise DesimError(
                         f"names node {node!r}, which is not a component (components: "
-                        f"{', '.join(components) or 'none'})",
+                        f"{', '.join(map(str, components)) or 'none'})",
                         key=f"links[{index}].{end}",
                         file=kwargs.get("source"),
                     )
+            unknown = [str(name) for name in attrs if name not in LINK_PARAMS]
+            if unknown:
+                raise DesimError(
+                    f"unknown link attribute(s) {', '.join(unknown)} (known: from, to, {', '.join(LINK_PARAMS)})",
+                    key=f"links[{index}]",
+                    file=kwargs.get("source"),
+                )
             add_link(graph, src, src_port, dst, dst_port, key=f"links[{index}]", **attrs)
         return cls(graph, **kwargs)
+
+    def with_param(self, node: str, param: str, value: Any) -> System:
+        """A copy of this system with ``node``'s ``param`` set to ``value``; this one is left as it is."""
+        graph = copy.deepcopy(self.graph)
+        graph.nodes[node].setdefault("params", {})[param] = value
+        return System(
+            graph,
+            name=self.name,
+            word_bytes=self.word_bytes,
+            clock_mhz=self.clock_mhz,
+            source=self.source,
+            registry=self.registry,
+        )
 
     def nodes_of(self, role: type[Component]) -> list[str]:
         """Names of the nodes whose kind is a subclass of ``role`` (unknown kinds are skipped)."""
@@ -234,9 +289,21 @@ def run_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a run's report folder (one path component), or None if it can."""
     if not name.strip():
         return "is empty"
-    if name in (".", "..") or any(ch in name for ch in "/\\\0"):
-        return "must be a single folder name (no '/', '\\', NUL, '.' or '..')"
+    if name in (".", "..") or any(ch in name for ch in "/\\") or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return "must be a single folder name (no '/', '\\', control characters, '.' or '..')"
+    if len(name.encode()) > 200:
+        return "is too long for a folder name (at most 200 bytes)"
     return None
+
+
+def _sorted_copy(graph: nx.DiGraph) -> nx.DiGraph:
+    """``graph`` with its nodes and edges in name order, its attributes copied (not shared)."""
+    ordered = nx.DiGraph()
+    for node in sorted(graph):
+        ordered.add_node(node, **copy.deepcopy(graph.nodes[node]))
+    for src, dst in sorted(graph.edges):
+        ordered.add_edge(src, dst, **copy.deepcopy(graph.edges[src, dst]))
+    return ordered
 
 
 def add_link(

@@ -23,11 +23,11 @@ then (a run stopped early keeps the layers it finished).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import math
-import os
 from collections.abc import Container, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from desim.channel import Channel, Transfer
-from desim.component import Component, role_of
+from desim.component import OTHER_ROLE, ROLES, Component, role_of
 from desim.errors import DesimError
+from desim.io.outputs import AtomicFile, reason
 from desim.io.reports import json_ready
 
 if TYPE_CHECKING:
@@ -71,17 +72,12 @@ class Trace:
         self._recorded: list[dict[str, Any]] = []
         self._described: dict[str, dict[str, Any]] = {}
         self._layer: dict[str, Any] | None = None
-        self._temporary = self.path.with_name(self.path.name + ".tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._raw = open(self._temporary, "wb")  # noqa: SIM115 (closed in close())
-        except OSError as error:
-            raise DesimError(f"cannot write the trace: {error.strerror}", file=self.path) from None
+        self._target = AtomicFile(self.path, "trace")
         # No name and no time in the gzip header, so the same run gives the same bytes.
         stream = (
-            gzip.GzipFile(filename="", mode="wb", compresslevel=5, fileobj=self._raw, mtime=0)
+            gzip.GzipFile(filename="", mode="wb", compresslevel=5, fileobj=self._target.file, mtime=0)
             if self.path.suffix == ".gz"
-            else self._raw
+            else self._target.file
         )
         self._file: TextIO | None = io.TextIOWrapper(stream, encoding="utf-8")
         self._file.write('{"displayTimeUnit":"ns","traceEvents":[\n')  # buffered: cannot fail yet
@@ -100,8 +96,10 @@ class Trace:
         return self.layers is None or index in self.layers
 
     def attach(self, components: Mapping[str, Component]) -> None:
-        """Name a process for each component (in graph order) and find every channel to watch."""
-        self._components = list(components.values())
+        """Name a process for each component (by role, from compute to memory, then by name) and find
+        every channel to watch."""
+        roles = [*ROLES, OTHER_ROLE]
+        self._components = sorted(components.values(), key=lambda c: (roles.index(role_of(type(c))), c.name))
         for component in self._components:
             self._process(component.name, f"{component.name} ({component.kind})")
             self._described[component.name] = {
@@ -147,26 +145,37 @@ class Trace:
         """Finish the file (with the layers recorded so far) and move it into place."""
         if self._file is None:
             return
-        for component in self._components:
-            component.trace = None
-        for watch in self._watches:
-            watch.detach()
+        self._stop_watching()
         other = {
             "desim": "timeline trace",
             "clock_mhz": self.clock_mhz,
             "layers": self._recorded,
             "components": self._described,
         }
+        file, self._file = self._file, None
         try:
-            self._file.write("\n],\n" + '"otherData":' + json.dumps(json_ready(other)) + "}\n")
-            self._file.close()
-            self._raw.close()
-            os.replace(self._temporary, self.path)
+            file.write("\n],\n" + '"otherData":' + json.dumps(json_ready(other)) + "}\n")
+            file.close()
         except OSError as error:
-            raise DesimError(f"cannot write the trace: {error.strerror}", file=self.path) from None
-        finally:
-            self._file = None
-            self._raw.close()
+            self._target.discard()
+            raise DesimError(f"cannot write the trace: {reason(error)}", file=self.path) from None
+        self._target.commit()
+
+    def discard(self) -> None:
+        """Stop recording and drop the file: whatever was at the trace's path stays as it was."""
+        if self._file is None:
+            return
+        self._stop_watching()
+        file, self._file = self._file, None
+        with contextlib.suppress(OSError, ValueError):  # nothing of it is kept
+            file.close()  # flushes into the temporary file, which goes next
+        self._target.discard()
+
+    def _stop_watching(self) -> None:
+        for component in self._components:
+            component.trace = None
+        for watch in self._watches:
+            watch.detach()
 
     # -- what components report -------------------------------------------------------------------
 
@@ -243,7 +252,7 @@ class Trace:
         try:
             self._file.write(self._separator + json.dumps(event, separators=(",", ":")))
         except OSError as error:
-            raise DesimError(f"cannot write the trace: {error.strerror}", file=self.path) from None
+            raise DesimError(f"cannot write the trace: {reason(error)}", file=self.path) from None
         self._separator = ",\n"
         self.events_written += 1
 
@@ -311,7 +320,7 @@ class _Watch:
         moved = np.diff(_before(edges, started, finished, np.asarray(self.nbytes, dtype=np.float64)))
         busy = np.diff(_before(edges, started, finished, finished - started))
         lengths = np.diff(edges)
-        finite = not channel.infinite
+        finite = channel.takes_time
         for left, nbytes, busy_cycles, length in zip(edges[:-1], moved, busy, lengths, strict=True):
             trace.counter(owner, bandwidth, left, round(float(nbytes / length), 3), "B/cycle")
             if finite:

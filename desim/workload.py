@@ -10,15 +10,13 @@ divide ``H - R`` the last window overhangs the input edge, and its overhang read
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from desim.errors import DesimError
+from desim.limits import MAX_OPERAND_ELEMENTS
 
 OPERANDS = ("ifmap", "filter", "ofmap")
 """The three operands of a layer, in report order."""
-
-MAX_OPERAND_ELEMENTS = 1 << 31
-"""The largest IFMAP, FILTER or OFMAP (in elements) a layer may have."""
 
 
 @dataclass(frozen=True)
@@ -34,15 +32,17 @@ class Layer:
     num_filters: int
     stride_height: int = 1
     stride_width: int = 1
+    line: int | None = field(default=None, compare=False)
+    """The topology file's line that described the layer, for error messages (not part of its shape)."""
 
     @classmethod
-    def gemm(cls, name: str, m: int, n: int, k: int) -> Layer:
+    def gemm(cls, name: str, m: int, n: int, k: int, line: int | None = None) -> Layer:
         """The layer computing an ``M x K`` by ``K x N`` matrix product."""
-        return cls(name, m, k, 1, k, 1, n, 1, 1)
+        return cls(name, m, k, 1, k, 1, n, 1, 1, line)
 
     def check(self) -> None:
         """Raise DesimError naming the first field that makes this layer impossible."""
-        for field in (
+        for name in (
             "ifmap_height",
             "ifmap_width",
             "filter_height",
@@ -52,9 +52,11 @@ class Layer:
             "stride_height",
             "stride_width",
         ):
-            value = getattr(self, field)
-            if value < 1:
-                raise DesimError(f"{field} must be a positive integer, got {value}", key=self.name)
+            value = getattr(self, name)
+            if not 1 <= value <= MAX_OPERAND_ELEMENTS:
+                raise DesimError(
+                    f"{name} must be a positive integer up to {MAX_OPERAND_ELEMENTS:,}, got {value}", key=self.name
+                )
         if self.filter_height > self.ifmap_height:
             raise DesimError(
                 f"filter height {self.filter_height} is larger than the ifmap height {self.ifmap_height}",

@@ -87,14 +87,50 @@ class FoldSchedule:
     """The fold each step belongs to."""
 
 
-def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> FoldSchedule:
-    """Schedule ``layer`` on ``mapping`` with buffers of ``capacity[operand]`` bytes.
+@dataclass(frozen=True)
+class _Tiling:
+    """What decides a layer's steps: per fold, its tiles and their elements, and its number of steps."""
 
-    Runs and result shares are whole words.
-    """
-    words = {operand: max(1, nbytes // word_bytes) for operand, nbytes in capacity.items()}
-    stage = {operand: max(1, nbytes // 2) for operand, nbytes in words.items()}
+    stage: dict[str, int]
+    row_fold: np.ndarray
+    col_fold: np.ndarray
+    reads: tuple[np.ndarray, np.ndarray, np.ndarray]
+    i_tile: np.ndarray
+    i_elems: np.ndarray
+    i_resident: bool
+    i_unique: int
+    f_tile: np.ndarray
+    f_elems: np.ndarray
+    f_resident: bool
+    f_unique: int
+    reduces: bool
+    block: np.ndarray
+    spill: np.ndarray
+    parts: np.ndarray
+    used_pes: int
+
+
+def _fold_tiles(mapping: Mapping) -> tuple[np.ndarray, ...]:
+    """Per fold: row fold, column fold, used rows and columns, and the SRAM reads (SCALE-Sim's counts)."""
     row_fold, col_fold, used_rows, used_cols = mapping.folds_in_order()
+    t = mapping.temporal
+    reads = {
+        "ws": (used_rows * t, used_rows * used_cols, used_cols * t),
+        "os": (used_rows * t, used_cols * t, used_rows * used_cols),
+        "is": (used_rows * used_cols, used_rows * t, used_cols * t),
+    }[mapping.dataflow]
+    return row_fold, col_fold, used_rows, used_cols, reads
+
+
+def _stages(word_bytes: int, capacity: dict[str, int]) -> dict[str, int]:
+    """Elements of each operand a buffer stages at once: half of it, in whole words."""
+    return {operand: max(1, max(1, nbytes // word_bytes) // 2) for operand, nbytes in capacity.items()}
+
+
+def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> _Tiling:
+    words = {operand: max(1, nbytes // word_bytes) for operand, nbytes in capacity.items()}
+    stage = _stages(word_bytes, capacity)
+    row_fold, col_fold, used_rows, used_cols, reads = _fold_tiles(mapping)
     folds = len(row_fold)
     rows, cols, t = mapping.rows, mapping.cols, mapping.temporal
     everything = np.arange(folds, dtype=np.int64)
@@ -104,12 +140,10 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
         i_tile = row_fold
         i_blocks = [(0, layer.m, r * rows, r * rows + int(used_rows[r])) for r in range(row_folds)]
         f_tile, f_elems = everything, used_rows * used_cols
-        reads = (used_rows * t, used_rows * used_cols, used_cols * t)
     elif mapping.dataflow == "os":
         i_tile = row_fold
         i_blocks = [(r * rows, r * rows + int(used_rows[r]), 0, layer.k) for r in range(row_folds)]
         f_tile, f_elems = col_fold, used_cols * t
-        reads = (used_rows * t, used_cols * t, used_rows * used_cols)
     else:  # "is": IFMAP stationary, rows span K and columns span M
         i_tile = everything
         i_blocks = [
@@ -119,7 +153,6 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
             )
         ]
         f_tile, f_elems = row_fold, used_rows * t
-        reads = (used_rows * used_cols, used_rows * t, used_cols * t)
 
     # Input operands: resident if their distinct elements fit, else streamed tile by tile.
     i_first = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64)
@@ -148,12 +181,65 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
         starts = np.flatnonzero(row_fold == 0)
         widest = np.maximum.reduceat(parts, starts)[col_fold]
         parts = np.where(spill, widest, parts)
-    if parts.sum() > MAX_STEPS:
+    return _Tiling(
+        stage,
+        row_fold,
+        col_fold,
+        reads,
+        i_tile,
+        i_elems,
+        i_resident,
+        i_unique,
+        f_tile,
+        f_elems,
+        f_resident,
+        f_unique,
+        reduces,
+        block,
+        spill,
+        parts,
+        int((used_rows * used_cols).sum()),
+    )
+
+
+def check_steps(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> None:
+    """Raise DesimError if the layer's schedule would have more than ``MAX_STEPS`` steps.
+
+    Cheap for every layer that is far from the limit: an upper bound (every tile counted at its
+    im2col size, every fold split as finely as the finest) settles most; only a layer whose bound
+    passes the limit has its steps counted exactly.
+    """
+    reads = _fold_tiles(mapping)[-1]  # per fold: IFMAP block (im2col), FILTER block, result block
+    stage = _stages(word_bytes, capacity)
+    finest = max(
+        int((-(-count // stage[op])).max()) for count, op in zip(reads, ("ifmap", "filter", "ofmap"), strict=True)
+    )
+    if mapping.folds * finest > MAX_STEPS:
+        _refuse_steps(layer, int(_tiling(layer, mapping, word_bytes, capacity).parts.sum()), capacity)
+
+
+def _refuse_steps(layer: Layer, steps: int, capacity: dict[str, int]) -> None:
+    if steps > MAX_STEPS:
         smallest = min(capacity, key=capacity.get)
         raise DesimError(
-            f"layer {layer.name!r} would stream in {int(parts.sum()):,} steps through buffers this small "
+            f"would stream in {steps:,} steps through buffers this small "
             f"(at most {MAX_STEPS:,}); give the {smallest} scratchpad more capacity"
         )
+
+
+def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> FoldSchedule:
+    """Schedule ``layer`` on ``mapping`` with buffers of ``capacity[operand]`` bytes.
+
+    Runs and result shares are whole words.
+    """
+    tiling = _tiling(layer, mapping, word_bytes, capacity)
+    parts, stage = tiling.parts, tiling.stage
+    _refuse_steps(layer, int(parts.sum()), capacity)
+    row_fold, reduces, block, spill = tiling.row_fold, tiling.reduces, tiling.block, tiling.spill
+    i_tile, i_elems, i_resident, i_unique = tiling.i_tile, tiling.i_elems, tiling.i_resident, tiling.i_unique
+    f_tile, f_elems, f_resident, f_unique = tiling.f_tile, tiling.f_elems, tiling.f_resident, tiling.f_unique
+    row_folds, folds = mapping.row_folds, mapping.folds
+    everything = np.arange(folds, dtype=np.int64)
     fold_of = np.repeat(everything, parts)
     part = np.arange(len(fold_of), dtype=np.int64) - np.repeat(np.cumsum(parts) - parts, parts)
     n = parts[fold_of]
@@ -163,7 +249,7 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
     f_run, f_release, f_plan = _input_plan(f_tile, f_elems, f_resident, f_unique, stage["filter"], fold_of, part, n)
     o_run, o_write, o_plan = _ofmap_plan(layer, reduces, block, spill, row_fold, row_folds, fold_of, part, n)
     cycles = _share(np.full(folds, mapping.cycles_per_fold, dtype=np.int64)[fold_of], part, n)
-    booked = [np.where(last_part, counts[fold_of], 0) for counts in reads]
+    booked = [np.where(last_part, counts[fold_of], 0) for counts in tiling.reads]
 
     steps = list(
         zip(
@@ -188,7 +274,7 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
         )
         for operand, plan in (("ifmap", i_plan), ("filter", f_plan), ("ofmap", o_plan))
     }
-    return FoldSchedule(mapping, steps, plans, int((used_rows * used_cols).sum()), fold_of)
+    return FoldSchedule(mapping, steps, plans, tiling.used_pes, fold_of)
 
 
 def _share(total: np.ndarray, part: np.ndarray, n: np.ndarray) -> np.ndarray:

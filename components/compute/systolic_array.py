@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 from desim import REQUEST, Compute, DesimError, Param, Port, ProcessGenerator, Stat
 from desim.components.compute.dataflow import DATAFLOWS, map_layer
-from desim.components.compute.fold_schedule import FoldSchedule, build_schedule
+from desim.components.compute.fold_schedule import FoldSchedule, build_schedule, check_steps
 from desim.components.memory.scratchpad import Scratchpad
 from desim.ledger import Ledger
+from desim.limits import MAX_CYCLES
 from desim.workload import OPERANDS, Layer
 
 if TYPE_CHECKING:
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
 
 MAX_FOLDS = 1 << 22
 """Most folds a layer may take: the fold table of a larger one would not fit in memory."""
+MAX_EDGE = 1 << 16
+"""Most rows (or columns) of PEs an array may have."""
+
+
+class OracleMismatch(RuntimeError):
+    """The event model's compute cycles differ from the closed form: a bug in desim, never the input's."""
 
 
 class SystolicArray(Compute):
@@ -43,8 +50,8 @@ class SystolicArray(Compute):
 
     kind = "systolic_array"
 
-    rows = Param(int, 32, "PEs", "rows of processing elements (SCALE-Sim ArrayHeight)", minimum=1)
-    cols = Param(int, 32, "PEs", "columns of processing elements (SCALE-Sim ArrayWidth)", minimum=1)
+    rows = Param(int, 32, "PEs", "rows of processing elements (SCALE-Sim ArrayHeight)", minimum=1, maximum=MAX_EDGE)
+    cols = Param(int, 32, "PEs", "columns of processing elements (SCALE-Sim ArrayWidth)", minimum=1, maximum=MAX_EDGE)
     dataflow = Param(str, "ws", choices=DATAFLOWS, description="output, weight or input stationary")
 
     ifmap = Port(REQUEST, "reads IFMAP tiles", peer=Scratchpad)
@@ -100,12 +107,22 @@ class SystolicArray(Compute):
                 )
 
     def check_layer(self, layer: Layer) -> None:
-        folds = map_layer(layer, self.rows, self.cols, self.dataflow).folds
-        if folds > MAX_FOLDS:
+        """The layer's folds, compute cycles and steps are within the limits (checked before time starts)."""
+        mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
+        if mapping.folds > MAX_FOLDS:
             raise DesimError(
-                f"needs {folds:,} folds on the {self.rows}x{self.cols} array; desim runs at most {MAX_FOLDS:,} "
-                f"folds per layer"
+                f"needs {mapping.folds:,} folds on the {self.rows}x{self.cols} array; desim runs at most "
+                f"{MAX_FOLDS:,} folds per layer"
             )
+        if mapping.ideal_cycles() >= MAX_CYCLES:
+            raise DesimError(
+                f"needs {mapping.ideal_cycles():,} cycles of compute on the {self.rows}x{self.cols} array; "
+                f"desim simulates layers of fewer than 2^53 cycles"
+            )
+        check_steps(layer, mapping, self.system.word_bytes, self._capacities())
+
+    def _capacities(self) -> dict[str, int]:
+        return {operand: getattr(self, operand).peer.capacity_bytes for operand in OPERANDS}
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
@@ -134,8 +151,7 @@ class SystolicArray(Compute):
         key = dataclasses.replace(layer, name="")
         if key not in self._schedules:
             mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
-            capacity = {op: getattr(self, op).peer.capacity_bytes for op in OPERANDS}
-            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, capacity)
+            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, self._capacities())
         return self._schedules[key]
 
     def _execute(self, layer: Layer, schedule: FoldSchedule) -> ProcessGenerator:
@@ -198,7 +214,11 @@ class SystolicArray(Compute):
             reads_f += n_f
             writes_o += n_o
         # The built-in oracle: whatever the memory did, the compute part is SCALE-Sim's closed form.
-        assert busy == schedule.mapping.ideal_cycles(), (layer.name, busy, schedule.mapping.ideal_cycles())
+        if busy != schedule.mapping.ideal_cycles():
+            raise OracleMismatch(
+                f"layer {layer.name!r}: {busy} cycles of compute, but the closed form says "
+                f"{schedule.mapping.ideal_cycles()}"
+            )
         last = env.now - start - 1
         t = env.now
         yield ofmap.drained()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from desim import REQUEST, RESPONSE, Interconnect, Memory, Param, Port, Stat
 from desim.channel import Channel
 from desim.components.queue_stats import QueueStats
+from desim.limits import MAX_LATENCY, MIN_BANDWIDTH
 from desim.workload import Layer
 
 if TYPE_CHECKING:
@@ -27,9 +28,14 @@ class Bus(QueueStats, Interconnect):
     kind = "bus"
 
     bandwidth_bytes_per_cycle = Param(
-        float, math.inf, "bytes/cycle", "data rate shared by all clients (inf: ideal)", positive=True, allow_inf=True
+        float,
+        math.inf,
+        "bytes/cycle",
+        "data rate shared by all clients (inf: ideal)",
+        minimum=MIN_BANDWIDTH,
+        allow_inf=True,
     )
-    latency_cycles = Param(int, 0, "cycles", "delay added to every transaction", minimum=0)
+    latency_cycles = Param(int, 0, "cycles", "delay added to every transaction", minimum=0, maximum=MAX_LATENCY)
 
     clients = Port(RESPONSE, "buffers (or other interconnects) sending requests", multiple=True)
     memory = Port(REQUEST, "towards main memory", peer=Memory)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from desim import RESPONSE, Memory, Param, Port, Stat
 from desim.channel import Channel, Transfer
 from desim.components.queue_stats import QueueStats
+from desim.limits import MAX_LATENCY, MIN_BANDWIDTH
 from desim.workload import Layer
 
 if TYPE_CHECKING:
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from desim.system import System
 
 SCHEDULERS = ("fr-fcfs", "fcfs")
+MAX_BANKS = 4096
+"""Most banks a DRAM may have: the controller keeps each one's open row."""
 
 
 class Dram(QueueStats, Memory):
@@ -29,20 +32,23 @@ class Dram(QueueStats, Memory):
     ``fr-fcfs`` serves the oldest row hit first, else the oldest; ``fcfs`` strictly in arrival
     order. With ``row_miss_cycles = 0`` (the default) every transaction is a hit, both orders are
     arrival order, and this is the assumption behind SCALE-Sim's USER bandwidth mode; infinite
-    bandwidth with zero latency is ideal memory.
+    bandwidth with zero latency and no row misses is ideal memory. Row misses cost their cycles
+    whatever the bandwidth and latency.
     """
 
     kind = "dram"
 
     bandwidth_bytes_per_cycle = Param(
-        float, math.inf, "bytes/cycle", "peak data rate (inf: ideal)", positive=True, allow_inf=True
+        float, math.inf, "bytes/cycle", "peak data rate (inf: ideal)", minimum=MIN_BANDWIDTH, allow_inf=True
     )
-    latency_cycles = Param(int, 0, "cycles", "delay from service to arrival", minimum=0)
+    latency_cycles = Param(int, 0, "cycles", "delay from service to arrival", minimum=0, maximum=MAX_LATENCY)
     transaction_bytes = Param(int, 4096, "bytes", "size of one transaction", minimum=1)
     scheduling = Param(str, "fr-fcfs", choices=SCHEDULERS, description="order of service among queued transactions")
-    banks = Param(int, 8, "banks", "banks that rows interleave over", minimum=1)
+    banks = Param(int, 8, "banks", "banks that rows interleave over", minimum=1, maximum=MAX_BANKS)
     row_bytes = Param(int, 2048, "bytes", "size of a row (page)", minimum=1)
-    row_miss_cycles = Param(int, 0, "cycles", "extra service for a transaction whose row is not open", minimum=0)
+    row_miss_cycles = Param(
+        int, 0, "cycles", "extra service for a transaction whose row is not open", minimum=0, maximum=MAX_LATENCY
+    )
 
     clients = Port(RESPONSE, "requests from buffers and interconnects", multiple=True)
 
@@ -94,7 +100,14 @@ class _Controller(Channel):
     """The DRAM's queue and data bus, with open rows and the chosen order of service."""
 
     def __init__(self, dram: Dram, env: simpy.Environment) -> None:
-        super().__init__(env, dram.name, dram.bandwidth_bytes_per_cycle, dram.latency_cycles)
+        # Row misses make service longer than the bytes need, even at unlimited bandwidth.
+        super().__init__(
+            env,
+            dram.name,
+            dram.bandwidth_bytes_per_cycle,
+            dram.latency_cycles,
+            variable_service=dram.row_miss_cycles > 0,
+        )
         self.banks, self.row_bytes = dram.banks, dram.row_bytes
         self.miss_ticks = dram.row_miss_cycles * self._ticks_per_cycle
         self.first_ready = dram.scheduling == "fr-fcfs" and self.miss_ticks > 0

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from desim import REQUEST, RESPONSE, Buffer, DesimError, Memory, Param, Port, ProcessGenerator, Stat
+from desim.limits import MIN_BANDWIDTH
 from desim.workload import Layer
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ class Scratchpad(Buffer):
     buffering = Param(str, "double", choices=BUFFERINGS, description="prefetch two runs, or as far as room allows")
     banks = Param(int, 1, "banks", "banks runs are spread over (run j in bank j % banks)", minimum=1)
     ports_per_bank = Param(int, 2, "ports", "ports per bank; 1 makes DMA and array conflict on a bank", minimum=1)
-    port_bytes_per_cycle = Param(float, 64.0, "bytes/cycle", "rate at which a port writes DMA data", positive=True)
+    port_bytes_per_cycle = Param(
+        float, 64.0, "bytes/cycle", "rate at which a port writes DMA data", minimum=MIN_BANDWIDTH
+    )
     outstanding_reads = Param(int, 4, "requests", "most reads the DMA engine keeps in flight", minimum=1)
 
     compute = Port(RESPONSE, "serves tiles to (or takes results from) the array")
@@ -116,7 +119,8 @@ class Scratchpad(Buffer):
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
-        self._base = list(system.graph).index(self.name) * _ADDRESS_SPACE
+        # Each buffer's own address range, by name: the order a file lists components in never matters.
+        self._base = sorted(system.nodes_of(Buffer)).index(self.name) * _ADDRESS_SPACE
         self.ready: list[bool] = []
         self._room: simpy.Event | None = None
         self._waiter: tuple[int, simpy.Event] | None = None
@@ -172,13 +176,15 @@ class Scratchpad(Buffer):
     def phases(self, run: int, ready_at: float) -> list[Phase]:
         """What a wait for ``run`` (ended at ``ready_at``) was waiting on, for the stall ledger."""
         record, label = self._runs[run], self.capacity_label
-        return [
+        phases: list[Phase] = [
             (record.slot_at, record.slot_freed_by, label),
             (record.reserved_at, record.freed_by, label),
             (record.issued_at, record.depends_on, label),
             (record.arrived_at, record.request, label),
-            (ready_at, None, self.bank_label),
         ]
+        if self.single_ported:  # only then can arrived data wait for its bank
+            phases.append((ready_at, None, self.bank_label))
+        return phases
 
     def release(self, run: int) -> None:
         """The array is done with run ``run``: free its room for the next."""

@@ -15,7 +15,8 @@
       - [bus.memory, dram.clients]          # short form: [from, to]
 
 Every key is checked: an unknown top-level key, kind, parameter or link attribute is an error
-that names the file and line.
+that names the file and line. YAML's aliases (``*name``) are refused: a file means what it says,
+and an alias cannot make a small file expand into a huge (or endless) one.
 """
 
 from __future__ import annotations
@@ -27,29 +28,108 @@ from typing import Any, NoReturn
 import yaml
 
 from desim.errors import DesimError, read_text
-from desim.params import Param
-from desim.system import System, run_name_problem
+from desim.limits import MAX_NESTING
+from desim.params import parse_float
+from desim.system import SETTINGS, System, run_name_problem
 
-SETTINGS = {
-    "name": Param(str, "desim_run", description="run name"),
-    "word_bytes": Param(int, 1, "bytes", "bytes per operand element", minimum=1),
-    "clock_mhz": Param(float, 1000.0, "MHz", "accelerator clock (trace time, bandwidth in GB/s)", positive=True),
-}
-for _key, _param in SETTINGS.items():
-    _param.name = _key
 TOP_LEVEL = (*SETTINGS, "components", "links")
+_YAML_INT = re.compile(r"[+-]?(0|[1-9][0-9]*|0x[0-9a-fA-F]+)")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases and nesting deeper than ``MAX_NESTING``.
+
+    Numbers are decimal (integers may also be hex, ``0x10``): YAML 1.1's other spellings read
+    surprisingly (``010`` is 8, ``1:30`` is 90, ``1_0`` is 10) and are refused, as are numbers too
+    large to be any desim value (``1e400`` is not ``.inf``). Only the types desim's settings take
+    are built: text, numbers, true/false, null, lists and mappings; a date-like word is text.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) are not supported; write the value out", event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_NESTING} levels deep", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = node.value.strip()
+        if not _YAML_INT.fullmatch(text):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"write integers in decimal without leading zeros (or 0x hex), not {text!r}",
+                node.start_mark,
+            )
+        if len(text.lstrip("+-")) > 30:
+            raise yaml.constructor.ConstructorError(None, None, "this integer is too large", node.start_mark)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        text = node.value.strip()
+        if not (text.lower().lstrip("+-") in (".inf", ".nan") or parse_float(text) is not None):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"write numbers in decimal (12, 0.5, 1e3 or .inf), not {text!r}", node.start_mark
+            )
+        return super().construct_yaml_float(node)
+
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:
+        text = node.value.strip().lower()
+        if text not in self.bool_values:  # an explicit !!bool of something else
+            raise yaml.constructor.ConstructorError(None, None, f"not true or false: {node.value!r}", node.start_mark)
+        return self.bool_values[text]
+
+    def refuse(self, node: yaml.Node) -> None:
+        """A YAML type no desim setting takes (dates, binary, sets, ordered maps)."""
+        kind = node.tag.rpartition(":")[2]
+        raise yaml.constructor.ConstructorError(None, None, f"no desim setting takes a {kind}", node.start_mark)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _Loader.construct_yaml_bool)
+for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _Loader.refuse)
+# A date-like value (a run named 2024-02-30) is text, as every other unquoted word is.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def read_arch_yaml(path: str | Path) -> System:
     """The system a YAML architecture file describes, validated."""
     text = read_text(path, "architecture file")
+    loader = None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.SafeLoader(text).construct_document(root) if root is not None else None
+        loader = _Loader(text)  # reading starts here: a character YAML forbids fails at once
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        raise DesimError(
+            f"not valid YAML: character {error.character:#x} is not allowed", file=path, line=line
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)
         raise DesimError(f"not valid YAML: {problem}", file=path, line=mark.line + 1 if mark else None) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     lines = _Lines(root, path)
     _refuse_duplicate_keys(root, path)
     if not isinstance(data, dict):
@@ -74,6 +154,8 @@ def read_arch_yaml(path: str | Path) -> System:
             key="components",
         )
     for node, spec in components.items():
+        if not isinstance(node, str):
+            lines.fail(["components", node], f"a component's name must be text, got {node!r}", key=str(node))
         if not isinstance(spec, dict):
             lines.fail(["components", node], "expected a mapping with 'kind' and parameters", key=str(node))
     links = data.get("links", [])

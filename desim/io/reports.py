@@ -5,7 +5,8 @@ commas, so existing scripts keep working. ``LAYER_STATS.jsonl`` holds one JSON o
 layer with every component's stats, scoped by node name. Each layer's rows and line are
 appended, one ``write`` each, as soon as the layer finishes: a run that is killed keeps every
 finished layer. ``SUMMARY.json`` (totals, per-layer key figures, stat units) is written at the
-end, atomically (a temporary file renamed into place).
+end, atomically (a temporary file renamed into place). The writer creates its files new in the
+folder it is given (a run's staging folder, see :mod:`desim.io.outputs`); it never replaces any.
 
 Where the numbers come from: the compute component's stats (see ``COMPUTE_STATS``) give cycles,
 utilisation and SRAM counts; each buffer's ``dram_read_bytes``/``dram_write_bytes`` and
@@ -29,6 +30,7 @@ import simpy
 from desim import __version__
 from desim.component import Buffer, Compute, Memory
 from desim.errors import DesimError
+from desim.io.outputs import SUMMARY, reason, write_atomically
 from desim.simulation import LayerResult
 from desim.system import System
 from desim.workload import OPERANDS
@@ -71,6 +73,15 @@ DETAILED_COLUMNS = (
     "DRAM OFMAP Stop Cycle",
     "DRAM OFMAP Writes",
 )
+REPORT_FILES = (
+    "COMPUTE_REPORT.csv",
+    "BANDWIDTH_REPORT.csv",
+    "DETAILED_ACCESS_REPORT.csv",
+    "STALL_REPORT.csv",
+    "LAYER_STATS.jsonl",
+    SUMMARY,
+)
+"""Every file a run writes into its report folder (plots and the trace aside)."""
 STALL_COLUMNS = ("LayerID", "Total Cycles", "Compute Cycles", "Stall Cycles")
 """Followed by one ``<OPERAND> Stall Cycles`` column per ``stall_<operand>_cycles`` stat, then, if the
 compute component keeps a ledger (a ``stall_cause_cycles`` stat), one column per ledger label."""
@@ -108,7 +119,11 @@ MEMORY_STATS = (
 
 
 class ReportWriter:
-    """Writes a run's reports into ``outdir`` as its layers finish. Use as a context manager."""
+    """Writes a run's reports, new, into the folder ``outdir`` as its layers finish. Use as a context manager.
+
+    ``trace`` is the trace's path as the summary should give it (relative to the report folder
+    when it lies inside it).
+    """
 
     def __init__(
         self,
@@ -116,7 +131,7 @@ class ReportWriter:
         system: System,
         *,
         inputs: dict[str, str] | None = None,
-        trace: str | Path | None = None,
+        trace: str | None = None,
     ) -> None:
         computes = system.nodes_of(Compute)
         if len(computes) != 1:
@@ -153,14 +168,8 @@ class ReportWriter:
         self.system = system
         self.inputs = inputs or {}
         self.dir = Path(outdir)
-        self.trace = _relative_to(Path(trace), self.dir) if trace is not None else None
+        self.trace = trace
         self.layers: list[dict[str, Any]] = []
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            # A summary left by an earlier run would describe reports this run is about to replace.
-            (self.dir / "SUMMARY.json").unlink(missing_ok=True)
-        except OSError as error:
-            raise DesimError(f"cannot prepare the output directory: {error.strerror}", file=self.dir) from None
         stall_columns = (*STALL_COLUMNS, *(f"{cause.upper()} Stall Cycles" for cause in self.causes), *self.ledger)
         self._files = {
             name: _open_report(self.dir / name, columns)
@@ -226,7 +235,7 @@ class ReportWriter:
                 os.write(self._files[name], _csv_line(row))
             os.write(self._files["LAYER_STATS.jsonl"], (json.dumps(json_ready(line)) + "\n").encode())
         except OSError as error:
-            raise DesimError(f"cannot append to the reports: {error.strerror}", file=self.dir) from None
+            raise DesimError(f"cannot append to the reports: {reason(error)}", file=self.dir) from None
         self.layers.append(
             {
                 "id": i,
@@ -304,33 +313,18 @@ class ReportWriter:
 
     def write_summary(self) -> Path:
         """Write ``SUMMARY.json`` (atomically): :meth:`summary`."""
-        summary = self.summary()
-        path = self.dir / "SUMMARY.json"
-        temporary = path.with_suffix(".json.tmp")
-        try:
-            temporary.write_text(json.dumps(json_ready(summary), indent=1) + "\n", encoding="utf-8")
-            os.replace(temporary, path)
-        except OSError as error:
-            raise DesimError(f"cannot write the summary: {error.strerror}", file=path) from None
-        return path
-
-
-def _relative_to(path: Path, folder: Path) -> str:
-    """``path`` relative to ``folder`` when inside it (reports stay movable), else absolute."""
-    try:
-        return str(path.resolve().relative_to(folder.resolve()))
-    except ValueError:
-        return str(path.resolve())
+        text = json.dumps(json_ready(self.summary()), indent=1) + "\n"
+        return write_atomically(self.dir / SUMMARY, lambda file: file.write(text.encode()), "summary")
 
 
 def _open_report(path: Path, columns: tuple[str, ...] | None) -> int:
-    """A fresh report opened for appending, with its CSV header (if ``columns``) written."""
+    """A new report opened for appending, with its CSV header (if ``columns``) written."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        if columns:
+            os.write(fd, _csv_line(columns))
     except OSError as error:
-        raise DesimError(f"cannot write the report: {error.strerror}", file=path) from None
-    if columns:
-        os.write(fd, _csv_line(columns))
+        raise DesimError(f"cannot write the report: {reason(error)}", file=path) from None
     return fd
 
 

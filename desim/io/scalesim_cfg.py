@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from desim.errors import DesimError, DesimWarning, read_text
+from desim.limits import MAX_NUMBER, MIN_BANDWIDTH
+from desim.params import brief, parse_float, parse_int, show_number
 from desim.system import System, run_name_problem
 
 # (section, key) -> meaning; keys are compared lower-cased, as configparser stores them.
@@ -69,6 +71,15 @@ SRAM_KEYS = {
     "filter": ("FilterSramSzkB", "FilterSramSz"),
     "ofmap": ("OfmapSramSzkB", "OfmapSramSz"),
 }
+PARAM_KEYS = {
+    "array.rows": "ArrayHeight",
+    "array.cols": "ArrayWidth",
+    "array.dataflow": "Dataflow",
+    "dram.bandwidth_bytes_per_cycle": "Bandwidth",
+    "word_bytes": "WordBytes",
+    "clock_mhz": "ClockMHz",
+}
+"""Where in ``[architecture_presets]`` the standard system's parameters come from, for error lines."""
 
 
 @dataclass(frozen=True)
@@ -155,16 +166,17 @@ def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
     if dataflow not in ("os", "ws", "is"):
         reader.fail("architecture_presets", "Dataflow", f"unknown dataflow {dataflow!r}; expected os, ws or is")
     sram_bytes = {}
-    for operand, (key, v1_key) in SRAM_KEYS.items():
-        chosen = (
-            key if reader.has("architecture_presets", key) or not reader.has("architecture_presets", v1_key) else v1_key
-        )
+    for operand in SRAM_KEYS:
+        chosen = _sram_key(operand, reader)
         kilobytes = reader.number("architecture_presets", chosen, float)
-        sram_bytes[operand] = int(kilobytes * 1024)
-        if sram_bytes[operand] < 2:
+        if not 2 / 1024 <= kilobytes <= MAX_NUMBER / 1024:
             reader.fail(
-                "architecture_presets", chosen, f"{kilobytes:g} kB is too small; an SRAM holds at least 2 bytes"
+                "architecture_presets",
+                chosen,
+                f"{kilobytes:g} kB is out of range; an SRAM holds from 2 bytes to 2^53 bytes "
+                f"({MAX_NUMBER // 1024:,} kB)",
             )
+        sram_bytes[operand] = int(kilobytes * 1024)
     word_bytes = (
         reader.number("architecture_presets", "WordBytes", int)
         if reader.has("architecture_presets", "WordBytes")
@@ -183,23 +195,48 @@ def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
             reader.fail("run_presets", "InterfaceBandwidth", f"expected CALC or USER, got {mode!r}")
     bandwidth = math.inf
     if mode == "USER":
-        words = [_positive(part, float) for part in reader.get("architecture_presets", "Bandwidth").split(",")]
-        if any(value is None for value in words):
+        words = [parse_float(part) for part in reader.get("architecture_presets", "Bandwidth").split(",")]
+        if any(value is None or not 0 < value < math.inf for value in words):
             reader.fail(
                 "architecture_presets",
                 "Bandwidth",
                 "expected a positive number of words per cycle (or one per memory bank, comma-separated)",
             )
         bandwidth = sum(words) * word_bytes
+        if not MIN_BANDWIDTH <= bandwidth <= MAX_NUMBER:  # USER mode means a finite bandwidth, never ideal
+            reader.fail(
+                "architecture_presets",
+                "Bandwidth",
+                f"{sum(words):g} words/cycle x {word_bytes} bytes is {bandwidth:g} bytes/cycle; expected from "
+                f"{MIN_BANDWIDTH:g} to {show_number(MAX_NUMBER)} bytes/cycle",
+            )
 
     topology = None
     if reader.has("network_presets", "TopologyCsvLoc"):
         topology = reader.get("network_presets", "TopologyCsvLoc").strip().strip("\"'")
 
     reader.warn_about_ignored(bandwidth_used=mode == "USER")
-    return ScaleSimConfig(
+    config = ScaleSimConfig(
         run_name, rows, cols, dataflow, sram_bytes, bandwidth, word_bytes, topology, str(path), clock_mhz
     )
+    try:
+        config.system().validate()
+    except DesimError as error:  # a value the components refuse: point at the key that set it
+        key = error.key or ""
+        operand = key.removeprefix("sram_").removesuffix(".capacity_bytes")
+        spelled = PARAM_KEYS.get(key) or (
+            _sram_key(operand, reader) if f"sram_{operand}.capacity_bytes" == key else None
+        )
+        if spelled is None:
+            raise
+        reader.fail("architecture_presets", spelled, error.message)
+    return config
+
+
+def _sram_key(operand: str, reader: _Reader) -> str:
+    """The key that sizes an operand's SRAM: the v2 spelling unless only the v1 one is there."""
+    key, v1_key = SRAM_KEYS[operand]
+    return key if reader.has("architecture_presets", key) or not reader.has("architecture_presets", v1_key) else v1_key
 
 
 class _Reader:
@@ -224,7 +261,7 @@ class _Reader:
         value = _positive(self.get(section, key), kind)
         if value is None:
             what = "a positive integer" if kind is int else "a positive number"
-            self.fail(section, key, f"expected {what}, got {self.parser.get(section, key)!r}")
+            self.fail(section, key, f"expected {what} up to 2^53, got {brief(self.parser.get(section, key))}")
         return value
 
     def fail(self, section: str, key: str, message: str) -> NoReturn:
@@ -279,8 +316,6 @@ def _key_lines(text: str) -> tuple[dict[tuple[str, str], int], dict[tuple[str, s
 
 
 def _positive(text: str, kind: type) -> int | float | None:
-    try:
-        value = kind(text.strip())
-    except ValueError:
-        return None
-    return value if value > 0 and not (isinstance(value, float) and not math.isfinite(value)) else None
+    """``text`` as a positive, finite ``kind`` written plainly (``1_0`` and ``nan`` are not numbers), or None."""
+    value = parse_int(text) if kind is int else parse_float(text)
+    return value if value is not None and 0 < value <= MAX_NUMBER else None

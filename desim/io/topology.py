@@ -5,6 +5,10 @@ stride[, stride width]`` (heights and widths already padded). GEMM rows (``-i ge
 ``name, M, N, K``. Rows may end with a comma; blank lines are skipped. A conv layer whose name
 contains ``DP`` is depthwise, and, as in SCALE-Sim, becomes one single-channel layer per channel,
 named ``<name>Channel_<i>``. Columns beyond these are named in one warning and ignored.
+
+Numbers are plain decimal integers up to ``MAX_OPERAND_ELEMENTS`` (no ``1_0``), and a workload
+holds at most ``MAX_LAYERS`` layers once depthwise ones are split: both are checked row by row,
+before any layer is built, so a huge depthwise row fails at once with its line.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import warnings
 from pathlib import Path
 
 from desim.errors import DesimError, DesimWarning, read_text
+from desim.limits import MAX_LAYERS, MAX_OPERAND_ELEMENTS
+from desim.params import brief, parse_int
 from desim.workload import Layer
 
 CONV_FIELDS = (
@@ -40,7 +46,7 @@ def read_topology(path: str | Path, fmt: str = "conv") -> list[Layer]:
     if not rows:
         raise DesimError("the topology is empty: expected a header row and at least one layer", file=path)
     (header_line, header), body = rows[0], rows[1:]
-    if len(header) > 1 and all(_is_int(cell) for cell in header[1:]):
+    if len(header) > 1 and all(parse_int(cell) is not None for cell in header[1:]):
         raise DesimError(
             "the first row must be a header (column names), but it looks like a layer", file=path, line=header_line
         )
@@ -71,11 +77,20 @@ def read_topology(path: str | Path, fmt: str = "conv") -> list[Layer]:
             raise DesimError("the layer name (first field) is empty", file=path, line=number)
         names = (*fields, *optional)
         values = [_positive_int(cells[i + 1], names[i], path, number) for i in range(min(len(cells), width) - 1)]
+        count = values[4] if fmt == "conv" and "DP" in name else 1  # a depthwise row: a layer per channel
+        if len(layers) + count > MAX_LAYERS:
+            raise DesimError(
+                f"the workload would have {len(layers) + count:,} layers here (depthwise rows count one per "
+                f"channel); desim runs at most {MAX_LAYERS:,}",
+                file=path,
+                line=number,
+            )
         try:
-            layers.extend(_layers(name, values, fmt))
-            layers[-1].check()
+            expanded = _layers(name, values, fmt, number)
+            expanded[0].check()  # a depthwise row's layers differ only in name
         except DesimError as error:
             raise DesimError(error.message, file=path, line=number) from None
+        layers.extend(expanded)
     if ignored:
         warnings.warn(
             DesimWarning(f"{path}: columns desim does not model were ignored: {', '.join(sorted(ignored))}"),
@@ -84,18 +99,18 @@ def read_topology(path: str | Path, fmt: str = "conv") -> list[Layer]:
     return layers
 
 
-def _layers(name: str, values: list[int], fmt: str) -> list[Layer]:
+def _layers(name: str, values: list[int], fmt: str, line: int) -> list[Layer]:
     if fmt == "gemm":
         m, n, k = values
-        return [Layer.gemm(name, m, n, k)]
+        return [Layer.gemm(name, m, n, k, line)]
     height, width, filter_h, filter_w, channels, filters, stride = values[:7]
     stride_w = values[7] if len(values) > 7 else stride
     if "DP" in name:
         return [
-            Layer(f"{name}Channel_{i}", height, width, filter_h, filter_w, 1, filters, stride, stride_w)
+            Layer(f"{name}Channel_{i}", height, width, filter_h, filter_w, 1, filters, stride, stride_w, line)
             for i in range(channels)
         ]
-    return [Layer(name, height, width, filter_h, filter_w, channels, filters, stride, stride_w)]
+    return [Layer(name, height, width, filter_h, filter_w, channels, filters, stride, stride_w, line)]
 
 
 def _cells(line: str) -> list[str]:
@@ -105,21 +120,16 @@ def _cells(line: str) -> list[str]:
     return cells
 
 
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _positive_int(text: str, field: str, path: str | Path, line: int) -> int:
     if not text:
         raise DesimError(f"field '{field}' is empty; expected a positive integer", file=path, line=line)
-    try:
-        value = int(text)
-    except ValueError:
-        raise DesimError(f"field '{field}' must be a positive integer, got {text!r}", file=path, line=line) from None
+    value = parse_int(text)
+    if value is None:
+        raise DesimError(f"field '{field}' must be a positive integer, got {brief(text)}", file=path, line=line)
     if value < 1:
         raise DesimError(f"field '{field}' must be a positive integer, got {value}", file=path, line=line)
+    if value > MAX_OPERAND_ELEMENTS:
+        raise DesimError(
+            f"field '{field}' must be at most {MAX_OPERAND_ELEMENTS:,}, got {brief(text)}", file=path, line=line
+        )
     return value

@@ -21,7 +21,7 @@ def test_int_rejects_what_is_not_a_positive_integer(bad):
     with pytest.raises(DesimError) as error:
         p.coerce(bad)
     assert error.value.key == "rows"
-    assert "expected an integer >= 1" in error.value.message
+    assert "expected an integer from 1 to 2^53" in error.value.message
 
 
 def test_float_infinity_only_when_allowed():
@@ -30,6 +30,40 @@ def test_float_infinity_only_when_allowed():
         named(Param(float, 1.0)).coerce(math.inf)
     with pytest.raises(DesimError, match="> 0"):
         named(Param(float, 1.0, positive=True)).coerce(0)
+
+
+@pytest.mark.parametrize("text", ["1_0", "0x10", "١٢", "1e3", " 12 x", "+-1"])
+def test_int_is_plain_ascii_decimal(text):
+    with pytest.raises(DesimError, match="expected an integer"):
+        named(Param(int, 1, minimum=1)).coerce(text)
+
+
+@pytest.mark.parametrize("text", ["1_0.5", "nan", "0x1p3", "1e400", "-inf", "infinite"])
+def test_float_is_plain_decimal_or_inf(text):
+    with pytest.raises(DesimError, match="expected a number"):
+        named(Param(float, 1.0, allow_inf=True)).coerce(text)
+
+
+@pytest.mark.parametrize("value", [10**400, 2**53 + 1, "9" * 400, 1e300, -(2**60)])
+def test_every_number_is_bounded_by_2_to_53(value):
+    """Beyond 2^53 floats stop holding every integer; a 400-digit integer once overflowed float()."""
+    for param in (named(Param(int, 1)), named(Param(float, 1.0, allow_inf=True))):
+        with pytest.raises(DesimError, match="up to 2\\^53"):
+            param.coerce(value)
+
+
+def test_bounds_are_inclusive_and_stated():
+    p = named(Param(float, 1.0, minimum=1e-3, maximum=1e6, allow_inf=True), "bw")
+    assert (p.coerce("0.001"), p.coerce(1e6), p.coerce(".5"), p.coerce("1e3")) == (1e-3, 1e6, 0.5, 1000.0)
+    with pytest.raises(DesimError) as error:
+        p.coerce(0.0009)
+    assert error.value.message == "expected a number from 0.001 to 1000000 (or inf), got 0.0009"
+
+
+def test_a_long_value_is_shown_cut_short():
+    with pytest.raises(DesimError) as error:
+        named(Param(int, 1)).coerce("x" * 500)
+    assert error.value.message == "expected an integer up to 2^53, got '" + "x" * 36 + "..."  # 40 characters
 
 
 def test_choices_and_bools():

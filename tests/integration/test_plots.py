@@ -1,5 +1,6 @@
 """Plots drawn headless from a run's folder, the progress callback, and the closing table."""
 
+import gzip
 import json
 
 import pytest
@@ -72,6 +73,49 @@ def test_plot_without_a_trace_draws_the_per_layer_picture_only(tmp_path):
 def test_plot_of_a_folder_without_a_run_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["plot", str(tmp_path)])
     assert result.exit_code == 2 and "not a run's report folder (no SUMMARY.json)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ({"per_layer": 3}, "not a desim summary: run_name: missing"),
+        (
+            {
+                "run_name": "r",
+                "trace": None,
+                "totals": {"total_cycles": 1, "stall_cycles": 0, "stall_causes": {}},
+                "per_layer": [{"id": 0}],
+            },
+            "not a desim summary: per_layer[0].name: missing",
+        ),
+        ([1, 2], "not a desim summary: : expected an object"),
+    ],
+)
+def test_plot_of_a_summary_of_another_shape_is_refused_and_draws_nothing(tmp_path, summary, expected):
+    """Once a KeyError: every field the plots read is checked before the first picture is drawn."""
+    (tmp_path / "SUMMARY.json").write_text(json.dumps(summary))
+    result = CliRunner().invoke(main, ["plot", str(tmp_path)])
+    assert result.exit_code == 2 and result.stderr.strip() == f"desim: error: {tmp_path / 'SUMMARY.json'}: {expected}"
+    assert [path.name for path in tmp_path.iterdir()] == ["SUMMARY.json"]
+
+
+def test_plot_of_a_trace_of_another_shape_is_refused_and_draws_nothing(tmp_path):
+    assert (
+        CliRunner()
+        .invoke(main, ["run", "-q", "-t", str(ROOT / "topologies/conv/test.csv"), "-p", str(tmp_path), "--plot"])
+        .exit_code
+        == 0
+    )
+    folder = tmp_path / RUN
+    for picture in folder.glob("*.png"):
+        picture.unlink()
+    trace = folder / "trace.json.gz"
+    data = json.loads(gzip.decompress(trace.read_bytes()))
+    data["traceEvents"][0]["args"] = {}  # a process name without its name
+    trace.write_bytes(gzip.compress(json.dumps(data).encode()))
+    result = CliRunner().invoke(main, ["plot", str(folder)])
+    assert result.exit_code == 2 and "not a desim trace: traceEvents[0].args.name: missing" in result.stderr
+    assert not list(folder.glob("*.png"))
 
 
 def test_progress_is_reported_within_long_layers_without_changing_results():

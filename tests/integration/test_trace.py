@@ -3,11 +3,14 @@
 import gzip
 import itertools
 import json
+import os
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from helpers import ROOT, system
 
+from desim.errors import DesimError
 from desim.simulation import Simulation
 from desim.system import System
 from desim.trace import Trace
@@ -190,15 +193,44 @@ def test_ideal_memory_still_draws_every_component(tmp_path):
     assert results[0].stats["array.stall_cycles"] == 0
 
 
-def test_a_run_stopped_by_an_error_keeps_a_valid_trace_of_its_finished_layers(tmp_path):
-    huge = Layer.gemm("huge", 40000, 40000, 40000)
-    with pytest.raises(Exception, match="steps"), Trace(tmp_path / "t.json") as trace:
-        for _ in Simulation(system()).run([LAYERS[0], huge], trace=trace):
-            pass
+def test_a_run_stopped_early_keeps_a_valid_trace_of_its_finished_layers(tmp_path):
+    with pytest.raises(KeyboardInterrupt), Trace(tmp_path / "t.json") as trace:
+        for _ in Simulation(system()).run(LAYERS, trace=trace):
+            raise KeyboardInterrupt  # Ctrl-C once the first layer is done
     data = json.loads((tmp_path / "t.json").read_text())
     check_format(data)
     assert [layer["name"] for layer in data["otherData"]["layers"]] == ["conv_a"]
-    assert not (tmp_path / "t.json.tmp").exists()
+    assert [path.name for path in tmp_path.iterdir()] == ["t.json"]  # no temporary file left
+
+
+def test_a_discarded_trace_leaves_the_earlier_file_as_it_was(tmp_path):
+    earlier = tmp_path / "t.json"
+    earlier.write_text("the earlier trace")
+    trace = Trace(earlier)
+    for _ in Simulation(system()).run(LAYERS[:1], trace=trace):
+        pass
+    trace.discard()
+    assert earlier.read_text() == "the earlier trace"
+    assert [path.name for path in tmp_path.iterdir()] == ["t.json"]
+
+
+def test_a_trace_never_replaces_a_symlink(tmp_path):
+    (tmp_path / "real.json").write_text("kept")
+    (tmp_path / "t.json").symlink_to(tmp_path / "real.json")
+    with pytest.raises(DesimError, match="refusing to replace a symbolic link with the trace"):
+        Trace(tmp_path / "t.json")
+    assert (tmp_path / "t.json").is_symlink() and (tmp_path / "real.json").read_text() == "kept"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["real.json", "t.json"]
+
+
+def test_a_trace_never_replaces_a_directory_or_a_device(tmp_path):
+    (tmp_path / "t.json").mkdir()
+    with pytest.raises(DesimError, match="refusing to replace a directory with the trace"):
+        Trace(tmp_path / "t.json")
+    with pytest.raises(DesimError, match="refusing to replace a device with the trace"):
+        Trace(os.devnull)
+    assert Path(os.devnull).is_char_device()
+    assert [path.name for path in tmp_path.iterdir()] == ["t.json"]
 
 
 def test_tracing_does_not_change_the_results(tmp_path):
