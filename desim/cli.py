@@ -15,11 +15,14 @@ from __future__ import annotations
 import functools
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from desim import __version__
+from desim.console import say
 from desim.errors import DesimError, DesimWarning
 from desim.io.topology import FORMATS
 
@@ -43,19 +47,41 @@ TRACE_NAME = "trace.json.gz"
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch scheduler, ``docker stop``): a run stops as it does on Ctrl-C."""
+
+
+def _terminate(number: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _stopping_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (in the main thread: only it gets signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command so that no traceback reaches the user.
 
-    DesimError: one line, exit 2. Ctrl-C: one line, exit 130. Any other exception is a bug in
-    desim: one line asking for a report, exit 70, the traceback only when debugging. DesimWarnings
-    print plainly.
+    DesimError: one line, exit 2. Ctrl-C: one line, exit 130 (SIGTERM: 143). Any other exception
+    is a bug in desim: one line asking for a report, exit 70, the traceback only when debugging.
+    DesimWarnings print plainly.
     """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _stopping_on_sigterm():
             warnings.simplefilter("always", DesimWarning)
             warnings.showwarning = _show_warning
             try:
@@ -64,13 +90,12 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
                 click.echo(f"desim: error: {error}", err=True)
                 sys.exit(EXIT_USER_ERROR)
             except KeyboardInterrupt as interrupt:
-                click.echo("desim: interrupted" + (f"; {interrupt}" if str(interrupt) else ""), err=True)
-                sys.exit(EXIT_INTERRUPTED)
+                terminated = isinstance(interrupt, Terminated)
+                said = "terminated" if terminated else "interrupted"
+                click.echo(f"desim: {said}" + (f"; {interrupt}" if str(interrupt) else ""), err=True)
+                sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
             except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
                 raise
-            except BrokenPipeError:  # the reader went away (``desim run | head``): nothing more to say
-                sys.stderr.close()
-                sys.exit(1)
             except Exception as error:
                 if _debugging():
                     traceback.print_exc()
@@ -135,6 +160,11 @@ class _Inputs:
     layers: list[Layer]
     architecture: str
     topology: str
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The input files, which no output may replace."""
+        return (self.architecture, self.topology)
 
 
 def _read_system(config: str | None, arch: str | None) -> tuple[System, str, str | None]:
@@ -201,38 +231,39 @@ def run(
     """Simulate a topology on an architecture and write the reports."""
     from desim.console import Progress, layer_line, summary_table
     from desim.io.outputs import RunFolder, check_writable, relative_to
-    from desim.io.reports import REPORT_FILES, ReportWriter
-    from desim.plots import PLOT_FILES, plot_run
+    from desim.io.reports import REPORT_FILES, ReportWriter, check_reportable
+    from desim.plots import PLOT_FILES, need_matplotlib, plot_run
     from desim.simulation import Simulation
     from desim.trace import Trace
     from desim.workload import select_layers
 
     inputs = _read_inputs(config, arch, topology, input_type)
     system, layers = inputs.system, inputs.layers
+    check_reportable(system)
     traced = None
     if trace_layers is not None:
         if not (trace_file or plot):
             raise DesimError("--trace-layers chooses what --trace or --plot records; give one of them")
         traced = select_layers(trace_layers, layers, key="--trace-layers")
     if plot:
-        _need_matplotlib()
+        need_matplotlib()
+    own_trace = plot and not trace_file
+    owned = (*REPORT_FILES, TRACE_NAME, *PLOT_FILES)
+    folder = RunFolder(outdir, system.name, owned if plot else REPORT_FILES, owned)
     user_trace = Path(trace_file) if trace_file else None
     if user_trace is not None:
         check_writable(user_trace, "trace")
-    own_trace = plot and user_trace is None
-    folder = RunFolder(
-        outdir,
-        system.name,
-        (*REPORT_FILES, *((TRACE_NAME,) if own_trace else ()), *(PLOT_FILES if plot else ())),
-    )
-    folder.check()  # before anything is created: a bad -p fails here, with nothing written
+        _refuse_overwriting(user_trace, "trace", inputs.files, folder.destination, (*REPORT_FILES, *PLOT_FILES))
     started = time.perf_counter()
     described = {"architecture": inputs.architecture, "topology": inputs.topology, "input_type": input_type}
     plotted: list[Path] = []
     with folder:
-        trace_path = folder.path(TRACE_NAME) if own_trace else user_trace
-        named = TRACE_NAME if own_trace else relative_to(user_trace, folder.destination) if user_trace else None
-        with ReportWriter(folder.path(""), system, inputs=described, trace=named) as reports:
+        if own_trace:
+            trace_path, named = folder.path(TRACE_NAME), TRACE_NAME
+        else:
+            trace_path = user_trace
+            named = relative_to(user_trace, folder.destination) if user_trace is not None else None
+        with ReportWriter(folder.path(), system, inputs=described, trace=named) as reports:
             trace = Trace(trace_path, clock_mhz=system.clock_mhz, layers=traced) if trace_path else None
             try:
                 with Progress(layers, quiet=quiet) as progress:
@@ -246,7 +277,7 @@ def run(
                 if trace is not None:
                     _close_trace(trace, keep=folder.published)
                 if isinstance(stop, KeyboardInterrupt):  # say what the reports hold now
-                    raise KeyboardInterrupt(_kept(folder.destination, len(reports.layers))) from None
+                    raise type(stop)(_kept(folder.destination, len(reports.layers))) from None
                 if isinstance(stop, DesimError):  # a limit only the simulation could find: name the layer's file
                     raise stop.located(file=inputs.topology) from None
                 raise
@@ -254,13 +285,27 @@ def run(
                 trace.close()
             reports.write_summary()
         if plot:
-            plotted = plot_run(folder.path(""), trace=trace_path)
-    click.echo(summary_table(reports.summary(), time.perf_counter() - started))
+            plotted = plot_run(folder.path(), trace=trace_path)
+    say(summary_table(reports.summary(), time.perf_counter() - started))
     destination = folder.destination
     shown_trace = destination / TRACE_NAME if own_trace else user_trace
-    click.echo(f"reports in {destination}/" + (f"; trace in {shown_trace}" if shown_trace else ""))
+    say(f"reports in {destination}/" + (f"; trace in {shown_trace}" if shown_trace else ""))
     for path in plotted:
-        click.echo(f"plot: {destination / path.name}")
+        say(f"plot: {destination / path.name}")
+
+
+def _refuse_overwriting(
+    path: Path, what: str, inputs: tuple[str, ...], folder: Path | None = None, reports: tuple[str, ...] = ()
+) -> None:
+    """Raise DesimError if writing ``path`` would replace an input file, or one of ``reports`` in ``folder``."""
+    import fnmatch
+
+    for given in inputs:
+        if path.exists() and Path(given).exists() and os.path.samefile(path, given):
+            raise DesimError(f"refusing to replace the input file {given} with the {what}", file=path)
+    in_folder = folder is not None and path.parent.resolve() == folder.resolve()
+    if in_folder and any(fnmatch.fnmatchcase(path.name, pattern) for pattern in reports):
+        raise DesimError(f"refusing to replace the run's own report {path.name} with the {what}", file=path)
 
 
 def _kept(destination: Path, finished: int) -> str:
@@ -288,13 +333,14 @@ def _close_trace(trace: Any, *, keep: bool) -> None:
 def plot(outdir: str, trace_file: str | None, layer: int | None) -> None:
     """Draw a finished run's plots as PNGs into its report folder OUTDIR."""
     from desim.io.outputs import Lock
-    from desim.plots import plot_run
+    from desim.plots import need_matplotlib, plot_run
 
-    _need_matplotlib()
+    need_matplotlib()
     folder = _report_folder(Path(outdir))
-    with Lock(folder.parent / f".{folder.name}.lock", folder):  # no run may be rewriting these reports
+    real = folder.resolve()  # the lock a run takes, however the folder is spelled (".", a link)
+    with Lock(real.parent / f".{real.name}.lock", folder):  # no run may be rewriting these reports
         for path in plot_run(folder, trace=Path(trace_file) if trace_file else None, layer=layer):
-            click.echo(f"plot: {path}")
+            say(f"plot: {path}")
 
 
 @main.command()
@@ -307,12 +353,15 @@ def describe(config: str | None, arch: str | None, png: str | None) -> None:
     from desim.describe import describe_system, draw_system
     from desim.io.outputs import check_writable
 
-    if png:
+    system, source, _ = _read_system(config, arch)
+    listing = describe_system(system)
+    if png:  # drawn before anything is printed: a drawing that cannot be made leaves no half output
         check_writable(Path(png), "drawing")
-    system = _read_system(config, arch)[0]
-    click.echo(describe_system(system))
+        _refuse_overwriting(Path(png), "drawing", (source,))
+        drawn = draw_system(system, png)
+    say(listing)
     if png:
-        click.echo(f"drawing: {draw_system(system, png)}")
+        say(f"drawing: {drawn}")
 
 
 @main.command()
@@ -333,14 +382,12 @@ def sweep(config: str | None, arch: str | None, topology: str | None, input_type
     inputs = _read_inputs(config, arch, topology, input_type)
     rows = iter_sweep(inputs.system, inputs.layers, plan, workload_source=inputs.topology)
     width = max(len(plan.key), *(len(text) for text in plan.texts))
-    click.echo(
-        f"{plan.key:>{width}}  {'total cycles':>14}  {'stall':>6}  {'DRAM bytes':>14}  dominant stall cause (share)"
-    )
+    say(f"{plan.key:>{width}}  {'total cycles':>14}  {'stall':>6}  {'DRAM bytes':>14}  dominant stall cause (share)")
     for row in rows:
         moved = "-" if row.dram_bytes is None else str(row.dram_bytes)
         cause = row.dominant_cause
         dominant = "-" if cause is None else f"{cause} ({row.dominant_cause_percent:.1f}%)"
-        click.echo(
+        say(
             f"{row.text:>{width}}  {row.total_cycles:>14}  {share(row.stall_cycles, row.total_cycles):>6}  "
             f"{moved:>14}  {dominant}"
         )
@@ -354,18 +401,8 @@ def components(kinds: tuple[str, ...]) -> None:
     from desim.registry import default_registry
 
     registry = default_registry()
-    for index, kind in enumerate(kinds or registry.kinds()):
-        if index:
-            click.echo()
-        click.echo(registry.get(kind).describe())
-
-
-def _need_matplotlib() -> None:
-    """Fail before any work if plots are asked for and matplotlib is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise DesimError("plots need matplotlib: pip install 'desim[plot]'") from None
+    listings = [registry.get(kind).describe() for kind in kinds or registry.kinds()]  # every name checked first
+    say("\n\n".join(listings))
 
 
 def _report_folder(outdir: Path) -> Path:

@@ -9,6 +9,7 @@ bandwidth, and the wall time.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +20,24 @@ from desim.workload import Layer
 
 TOP_CAUSES = 6
 """Stall causes the table lists by name; the rest are summed as "other"."""
+
+
+def say(text: str = "") -> None:
+    """Print a line on stdout. If its reader has gone (``desim run | head``), print nothing more.
+
+    The run itself goes on to the end: its reports matter more than lines nobody reads.
+    """
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so later prints (and Python's last flush) have nowhere to fail."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
 
 
 class Progress:
@@ -57,10 +76,13 @@ class Progress:
         """A layer is done; print its line (if any) above the bar."""
         if self.bar is None:
             if line is not None:
-                click.echo(line)
+                say(line)
             return
         if line is not None:
-            self.bar.write(line)
+            try:
+                self.bar.write(line)
+            except BrokenPipeError:
+                _silence_stdout()
         self.bar.update(1)
 
 
@@ -110,7 +132,8 @@ def summary_table(summary: dict[str, Any], wall_seconds: float) -> str:
         else:
             against = " (no bandwidth limit)"
         rows.append((f"{node} bandwidth", f"{rate:.2f} B/cycle", f"{rate * mhz / 1000:.2f} GB/s{against}"))
-    rows.append(("wall time", f"{wall_seconds:.2f} s", f"{summary['layers']} layers"))
+    layers_run = summary["layers"]
+    rows.append(("wall time", f"{wall_seconds:.2f} s", f"{layers_run} layer{'' if layers_run == 1 else 's'}"))
     left = max(len(row[0]) for row in rows)
     middle = max(len(row[1]) for row in rows)
     return "\n".join(f"{name:<{left}}  {value:>{middle}}  {note}".rstrip() for name, value, note in rows)

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from desim.component import OTHER_ROLE, ROLES, role_of
-from desim.errors import DesimError
 from desim.link import Link
-from desim.plots import save_png
+from desim.plots import need_matplotlib, save_png
 from desim.system import System
 
 ROLE_COLOURS = {
@@ -83,13 +82,11 @@ def draw_system(system: System, path: str | Path) -> Path:
         DesimError: the system does not validate, matplotlib is missing, or ``path`` cannot be written.
     """
     components = system.validate()
-    try:
-        from matplotlib.figure import Figure
-        from matplotlib.lines import Line2D
-        from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
-        from matplotlib.textpath import TextPath
-    except ImportError:
-        raise DesimError("drawing needs matplotlib: pip install 'desim[plot]'") from None
+    need_matplotlib("drawings")
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+    from matplotlib.textpath import TextPath
 
     def text_size(text: str, points: float) -> tuple[float, float]:
         """Width and height of ``text`` in inches, with a little padding."""

@@ -65,7 +65,7 @@ def read_text(path: str | Path, what: str) -> str:
     except FileNotFoundError:
         raise DesimError(f"{what} not found", file=path) from None
     except IsADirectoryError:
-        raise DesimError(f"expected a {what}, found a directory", file=path) from None
+        raise DesimError(f"this is a directory, not a {what}", file=path) from None
     except UnicodeDecodeError as error:
         raise DesimError(f"{what} is not UTF-8 text ({error.reason} at byte {error.start})", file=path) from None
     except OSError as error:

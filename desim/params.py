@@ -36,9 +36,10 @@ def parse_int(text: str) -> int | None:
     text = text.strip()
     if not _INTEGER.fullmatch(text):
         return None
-    if len(text.lstrip("+-").lstrip("0")) > _LONGEST:
-        return -(10**_LONGEST) if text.startswith("-") else 10**_LONGEST
-    return int(text)
+    sign, digits = ("-" if text.startswith("-") else ""), text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > _LONGEST:
+        return -(10**_LONGEST) if sign else 10**_LONGEST
+    return int(sign + digits)  # without its leading zeros: a long run of them is still a short number
 
 
 def parse_float(text: str) -> float | None:

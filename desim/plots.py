@@ -1,4 +1,4 @@
-"""Pictures of a finished run, drawn with matplotlib (an optional extra: ``pip install 'desim[plot]'``).
+"""Pictures of a finished run, drawn with matplotlib (an optional extra: ``pip install -e '.[plot]'``).
 
 From a run's report folder:
 
@@ -347,11 +347,20 @@ def _number(value: Any) -> float | None:
 # -- figures --------------------------------------------------------------------------------------
 
 
-def _figure(*, width: float, height: float, rows: int = 1) -> tuple[Figure, Any]:
+def need_matplotlib(what: str = "plots") -> None:
+    """Raise DesimError, naming the extra to install, if matplotlib is missing (checked before any work)."""
     try:
-        from matplotlib.figure import Figure
+        import matplotlib  # noqa: F401
     except ImportError:
-        raise DesimError("plots need matplotlib: pip install 'desim[plot]'") from None
+        raise DesimError(
+            f"{what} need matplotlib: pip install matplotlib (in a checkout: pip install -e '.[plot]')"
+        ) from None
+
+
+def _figure(*, width: float, height: float, rows: int = 1) -> tuple[Figure, Any]:
+    need_matplotlib()
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), layout="constrained")
     axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0] if rows > 1 else figure.subplots()
     return figure, axes

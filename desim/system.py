@@ -28,7 +28,6 @@ import networkx as nx
 from desim.channel import Channel
 from desim.component import Component, Interconnect
 from desim.errors import DesimError
-from desim.limits import MIN_BANDWIDTH
 from desim.link import LINK_PARAMS, Link
 from desim.params import Param
 from desim.ports import REQUEST, RESPONSE, PortBinding
@@ -42,7 +41,7 @@ SETTINGS = {
     "name": Param(str, "desim_run", description="run name: reports go to OUTDIR/<name>/"),
     "word_bytes": Param(int, 1, "bytes", "bytes per operand element", minimum=1, maximum=256),
     "clock_mhz": Param(
-        float, 1000.0, "MHz", "accelerator clock (trace time, bandwidth in GB/s)", minimum=MIN_BANDWIDTH, maximum=1e6
+        float, 1000.0, "MHz", "accelerator clock (trace time, bandwidth in GB/s)", minimum=1e-3, maximum=1e6
     ),
 }
 """A system's own settings, beside its components and links."""
@@ -289,8 +288,8 @@ def run_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a run's report folder (one path component), or None if it can."""
     if not name.strip():
         return "is empty"
-    if name in (".", "..") or any(ch in name for ch in "/\\") or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        return "must be a single folder name (no '/', '\\', control characters, '.' or '..')"
+    if name in (".", "..") or any(ch in name for ch in "/\\") or not name.replace(" ", "x").isprintable():
+        return "must be a single folder name (no '/', '\\', control or line-breaking characters, '.' or '..')"
     if len(name.encode()) > 200:
         return "is too long for a folder name (at most 200 bytes)"
     return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from desim.errors import DesimError
 from desim.limits import MAX_OPERAND_ELEMENTS
+from desim.params import brief, parse_int
 
 OPERANDS = ("ifmap", "filter", "ofmap")
 """The three operands of a layer, in report order."""
@@ -126,13 +127,12 @@ def select_layers(spec: str, layers: Sequence[Layer], *, key: str = "layers") ->
             chosen.add(names[part])
             continue
         low, dash, high = part.partition("-")
-        if low.isdigit() and (not dash or high.isdigit()):
-            first, final = int(low), int(high) if dash else int(low)
-            if first <= final <= last:
-                chosen.update(range(first, final + 1))
-                continue
+        first, final = parse_int(low), parse_int(high) if dash else parse_int(low)
+        if first is not None and final is not None and 0 <= first <= final <= last and low.strip().isdigit():
+            chosen.update(range(first, final + 1))
+            continue
         raise DesimError(
-            f"{part!r} names no layer: expected an index or range a-b within 0-{last}, or a layer name",
+            f"{brief(part)} names no layer: expected an index or range a-b within 0-{last}, or a layer name",
             key=key,
         )
     return chosen

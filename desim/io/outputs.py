@@ -23,9 +23,12 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import stat
 import tempfile
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +36,36 @@ from desim.errors import DesimError
 
 SUMMARY = "SUMMARY.json"
 """The file a finished run writes last: its presence says the reports beside it are complete."""
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""What :func:`uninterrupted` holds back: Ctrl-C, and the polite request to stop that ``kill`` sends."""
+STAGING_MARKER = ".desim-staging"
+"""The file that marks a staging folder as desim's: only such a folder is ever cleared as a leftover."""
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C (and SIGTERM) back until the block is done, then act on it as usual.
+
+    A layer's rows go to several files; a run stopped between two of them would leave the files
+    disagreeing on which layers finished. Only the main thread can hold signals; elsewhere the
+    block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda number, _: held.append(number)) for number in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in held[:1]:
+            handler = previous[number]
+            if callable(handler):
+                handler(number, None)  # Python's own raises KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(number)
 
 
 def reason(error: OSError) -> str:
@@ -76,16 +109,30 @@ def check_writable(path: str | Path, what: str) -> None:
         )
 
 
-def make_folder(path: Path, what: str) -> None:
-    """Create ``path`` (and its parents) as a folder, or check that it is one."""
+def make_folder(path: Path, what: str) -> list[Path]:
+    """Create ``path`` (and its parents) as a folder, or check that it is one (a link to one is fine).
+
+    Returns the folders it created, outermost first, so that a run that fails can take them back.
+    """
+    missing = [folder for folder in (path, *path.parents) if not os.path.lexists(folder)][::-1]
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise DesimError(f"cannot create the {what}: a file is in the way", file=path) from None
     except OSError as error:
         raise DesimError(f"cannot create the {what}: {reason(error)}", file=path) from None
-    if path.is_symlink() or not path.is_dir():
+    if not path.is_dir():
         raise DesimError(f"cannot use the {what}: it is not a folder", file=path)
+    return missing
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (as ``make_folder`` returned them), innermost first, as far as each is empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or gone): neither it nor its parents are ours to remove
 
 
 class AtomicFile:
@@ -99,34 +146,45 @@ class AtomicFile:
         self.path = Path(path)
         self.what = what
         check_writable(self.path, what)
-        make_folder(self.path.parent, f"folder for the {what}")
+        self._made = make_folder(self.path.parent, f"folder for the {what}")
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            # A short temporary name: the target's own name may already be as long as a name can be.
+            fd, name = tempfile.mkstemp(prefix=".desim-", suffix=".tmp", dir=self.path.parent)
         except OSError as error:
+            remove_if_empty(self._made)
             raise DesimError(f"cannot write the {what}: {reason(error)}", file=self.path) from None
         self.temporary = Path(name)
-        os.chmod(fd, _new_file_mode())  # mkstemp makes it private; a report is as readable as any new file
         self.file: BinaryIO = os.fdopen(fd, "wb")
+        self._guarded(lambda: os.chmod(fd, _new_file_mode()))  # mkstemp makes it private; reports are not
 
     def commit(self) -> Path:
         """Close the file and move it over the target; return the target."""
-        try:
+
+        def finish() -> None:
             self.file.close()
             check_writable(self.path, self.what)
             os.replace(self.temporary, self.path)
+
+        self._guarded(finish)
+        return self.path
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        """Do ``step``; if it fails, drop the temporary file (an OSError becomes a DesimError)."""
+        try:
+            step()
         except OSError as error:
             self.discard()
             raise DesimError(f"cannot write the {self.what}: {reason(error)}", file=self.path) from None
-        except DesimError:
+        except BaseException:
             self.discard()
             raise
-        return self.path
 
     def discard(self) -> None:
-        """Drop what was written; the target stays as it was."""
+        """Drop what was written; the target stays as it was, and folders made for it go again."""
         with contextlib.suppress(OSError):  # the data is being thrown away anyway
             self.file.close()
         self.temporary.unlink(missing_ok=True)
+        remove_if_empty(self._made)
 
 
 def _new_file_mode() -> int:
@@ -139,14 +197,7 @@ def _new_file_mode() -> int:
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], None], what: str) -> Path:
     """Write a whole file at ``path`` through ``write(file)``, atomically; return the path."""
     target = AtomicFile(path, what)
-    try:
-        write(target.file)
-    except OSError as error:
-        target.discard()
-        raise DesimError(f"cannot write the {what}: {reason(error)}", file=target.path) from None
-    except BaseException:
-        target.discard()
-        raise
+    target._guarded(lambda: write(target.file))
     return target.commit()
 
 
@@ -156,45 +207,60 @@ class RunFolder:
     Args:
         outdir: the folder that holds report folders (``-p``); created if missing.
         name: the run name, the report folder's name.
-        outputs: names (or glob patterns) of the files this run will put in the report folder;
+        outputs: names (or glob patterns) of the files this run writes into the report folder;
             each that exists already must be a regular file.
+        owned: names (or glob patterns) of every file a desim run may write there: whatever of
+            these an earlier run left, and this run does not write, goes when this run's reports
+            arrive, so that the folder never mixes two runs' files. Other files are left alone.
     """
 
-    def __init__(self, outdir: str | Path, name: str, outputs: Iterable[str]) -> None:
+    def __init__(self, outdir: str | Path, name: str, outputs: Iterable[str], owned: Iterable[str] = ()) -> None:
         self.outdir = Path(outdir)
         self.name = name
         self.destination = self.outdir / name
         self.outputs = tuple(outputs)
+        self.owned = tuple(owned)
         self.published = False
         self.staging: Path | None = None
         self._lock: Lock | None = None
+        self._made: list[Path] = []
 
     def check(self) -> None:
         """Raise DesimError if the report folder or a file the run will replace there is not plain."""
         where = self.destination
         if where.is_symlink() or (where.exists() and not where.is_dir()):
             raise DesimError("refusing to write reports into something that is not a folder", file=where)
-        if where.is_dir():
-            for pattern in self.outputs:
-                wild = any(ch in pattern for ch in "*?[")
-                for path in where.glob(pattern) if wild else [where / pattern]:
-                    check_writable(path, "report")
+        for path in self._existing(self.outputs):
+            check_writable(path, "report")
+
+    def _existing(self, patterns: tuple[str, ...]) -> list[Path]:
+        """What the report folder holds under ``patterns`` (names, or glob patterns)."""
+        where = self.destination
+        if not where.is_dir():
+            return []
+        found = []
+        for pattern in patterns:
+            wild = any(ch in pattern for ch in "*?[")
+            found += where.glob(pattern) if wild else [where / pattern] if os.path.lexists(where / pattern) else []
+        return found
 
     def __enter__(self) -> RunFolder:
         self.check()
-        make_folder(self.outdir, "output folder")
-        self._lock = Lock(self.outdir / f".{self.name}.lock", self.destination)
+        self._made = make_folder(self.outdir, "output folder")
         try:
+            self._lock = Lock(self.outdir / f".{self.name}.lock", self.destination)
             self.check()  # again, now that no other run can be changing it
             for leftover in self.outdir.glob(f".{glob_escape(self.name)}.staging-*"):
-                if leftover.is_dir() and not leftover.is_symlink():  # left by a run that was killed
+                # Only what a killed run of ours left: a folder holding our marker file.
+                if leftover.is_dir() and not leftover.is_symlink() and (leftover / STAGING_MARKER).is_file():
                     shutil.rmtree(leftover, ignore_errors=True)
             self.staging = Path(tempfile.mkdtemp(prefix=f".{self.name}.staging-", dir=self.outdir))
+            (self.staging / STAGING_MARKER).touch()
         except OSError as error:
-            self._unlock()
+            self._undo()
             raise DesimError(f"cannot prepare the reports: {reason(error)}", file=self.outdir) from None
         except BaseException:
-            self._unlock()
+            self._undo()
             raise
         return self
 
@@ -203,12 +269,22 @@ class RunFolder:
             if self.published or kind is None:
                 self.publish()
         finally:
-            if self.staging is not None:
-                shutil.rmtree(self.staging, ignore_errors=True)
-            self._unlock()
+            self._undo()
 
-    def path(self, name: str) -> Path:
-        """Where the run writes report ``name`` (in the staging folder until it is published)."""
+    def _undo(self) -> None:
+        """Remove the staging folder and the lock; if nothing was published, the folders made too."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if not self.published:
+            remove_if_empty(self._made)
+
+    def path(self, name: str = "") -> Path:
+        """Where the run writes report ``name`` (in the staging folder until it is published); the
+        staging folder itself without a name."""
         assert self.staging is not None, "use the RunFolder as a context manager"
         return self.staging / name
 
@@ -220,14 +296,18 @@ class RunFolder:
         """
         assert self.staging is not None, "use the RunFolder as a context manager"
         make_folder(self.destination, "report folder")
-        if not self.published:
-            old = self.destination / SUMMARY
-            check_writable(old, "report")
-            old.unlink(missing_ok=True)
-            self.published = True
         ready = sorted(
             (p for p in self.staging.iterdir() if not p.name.startswith(".")), key=lambda p: p.name == SUMMARY
         )
+        if not self.published:
+            # The earlier run's summary first (it would describe other reports), then whatever else of
+            # its files this run will not replace (plots, a trace): the folder holds one run's files.
+            arriving = {path.name for path in ready}
+            earlier = sorted(self._existing((SUMMARY, *self.owned)), key=lambda p: p.name != SUMMARY)
+            for old in earlier:
+                if old.name not in arriving - {SUMMARY} and old.is_file() and not old.is_symlink():
+                    old.unlink()
+            self.published = True
         for staged in ready:
             target = self.destination / staged.name
             check_writable(target, "report")
@@ -235,11 +315,6 @@ class RunFolder:
                 os.replace(staged, target)
             except OSError as error:
                 raise DesimError(f"cannot move the report into place: {reason(error)}", file=target) from None
-
-    def _unlock(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
 
 
 class Lock:

@@ -30,7 +30,7 @@ import simpy
 from desim import __version__
 from desim.component import Buffer, Compute, Memory
 from desim.errors import DesimError
-from desim.io.outputs import SUMMARY, reason, write_atomically
+from desim.io.outputs import SUMMARY, reason, uninterrupted, write_atomically
 from desim.simulation import LayerResult
 from desim.system import System
 from desim.workload import OPERANDS
@@ -118,6 +118,20 @@ MEMORY_STATS = (
 """Stats of a memory component that the summary turns into traffic, busy share, queue depth and latency."""
 
 
+def check_reportable(system: System) -> str:
+    """The one compute unit the reports describe; DesimError if there is not exactly one, or it lacks stats."""
+    computes = system.nodes_of(Compute)
+    if len(computes) != 1:
+        raise DesimError(
+            f"SCALE-Sim's reports describe one compute unit; this system has {len(computes)}", file=system.source
+        )
+    kind = system.kind_of(computes[0])
+    missing = [name for name in COMPUTE_STATS if name not in kind.declared_stats]
+    if missing:
+        raise DesimError(f"kind {kind.kind!r} lacks the stats the reports need: {', '.join(missing)}")
+    return computes[0]
+
+
 class ReportWriter:
     """Writes a run's reports, new, into the folder ``outdir`` as its layers finish. Use as a context manager.
 
@@ -133,19 +147,8 @@ class ReportWriter:
         inputs: dict[str, str] | None = None,
         trace: str | None = None,
     ) -> None:
-        computes = system.nodes_of(Compute)
-        if len(computes) != 1:
-            raise DesimError(
-                f"SCALE-Sim's reports describe one compute unit; this system has {len(computes)}",
-                file=system.source,
-            )
-        self.array = computes[0]
+        self.array = check_reportable(system)
         declared = system.kind_of(self.array).declared_stats
-        missing = [name for name in COMPUTE_STATS if name not in declared]
-        if missing:
-            raise DesimError(
-                f"kind {system.kind_of(self.array).kind!r} lacks the stats the reports need: {', '.join(missing)}"
-            )
         self.causes = [m.group(1) for name in declared if name != LEDGER_STAT and (m := _STALL_CAUSE.match(name))]
         # Ledger labels depend on the routes, which exist once the system is elaborated.
         elaborated = system.elaborate(simpy.Environment())
@@ -230,27 +233,28 @@ class ReportWriter:
             ),
         }
         line = {"id": i, "name": result.layer.name, "stats": s}
-        try:
-            for name, row in rows.items():
-                os.write(self._files[name], _csv_line(row))
-            os.write(self._files["LAYER_STATS.jsonl"], (json.dumps(json_ready(line)) + "\n").encode())
-        except OSError as error:
-            raise DesimError(f"cannot append to the reports: {reason(error)}", file=self.dir) from None
-        self.layers.append(
-            {
-                "id": i,
-                "name": result.layer.name,
-                "total_cycles": total,
-                "compute_cycles": s[a + "compute_cycles"],
-                "stall_cycles": s[a + "stall_cycles"],
-                "stalls": {cause: s[f"{a}stall_{cause}_cycles"] for cause in self.causes},
-                "stall_causes": {label: ledger[label] for label in self.ledger},
-                "memory": {node: {name: s[f"{node}.{name}"] for name in MEMORY_STATS} for node in self.memories},
-                "overall_util_percent": s[a + "overall_util_percent"],
-                "macs": s[a + "macs"],
-                "dram_words": {operand: d["words"] for operand, d in dram.items()},
-            }
-        )
+        stats_line = (json.dumps(json_ready(line)) + "\n").encode()
+        figures = {
+            "id": i,
+            "name": result.layer.name,
+            "total_cycles": total,
+            "compute_cycles": s[a + "compute_cycles"],
+            "stall_cycles": s[a + "stall_cycles"],
+            "stalls": {cause: s[f"{a}stall_{cause}_cycles"] for cause in self.causes},
+            "stall_causes": {label: ledger[label] for label in self.ledger},
+            "memory": {node: {name: s[f"{node}.{name}"] for name in MEMORY_STATS} for node in self.memories},
+            "overall_util_percent": s[a + "overall_util_percent"],
+            "macs": s[a + "macs"],
+            "dram_words": {operand: d["words"] for operand, d in dram.items()},
+        }
+        with uninterrupted():  # a layer is in every file, or in none
+            try:
+                for name, row in rows.items():
+                    os.write(self._files[name], _csv_line(row))
+                os.write(self._files["LAYER_STATS.jsonl"], stats_line)
+            except OSError as error:
+                raise DesimError(f"cannot append to the reports: {reason(error)}", file=self.dir) from None
+            self.layers.append(figures)
 
     def _dram(self, stats: dict[str, Any], operand: str) -> dict[str, int]:
         """DRAM traffic of an operand's buffers: words, and the window of cycles it spans."""
@@ -320,7 +324,7 @@ class ReportWriter:
 def _open_report(path: Path, columns: tuple[str, ...] | None) -> int:
     """A new report opened for appending, with its CSV header (if ``columns``) written."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o666)
         if columns:
             os.write(fd, _csv_line(columns))
     except OSError as error:

@@ -214,6 +214,8 @@ def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
     topology = None
     if reader.has("network_presets", "TopologyCsvLoc"):
         topology = reader.get("network_presets", "TopologyCsvLoc").strip().strip("\"'")
+        if not topology:  # silently running the default topology instead would mislead
+            reader.fail("network_presets", "TopologyCsvLoc", "is empty; name a topology file or remove the key")
 
     reader.warn_about_ignored(bandwidth_used=mode == "USER")
     config = ScaleSimConfig(

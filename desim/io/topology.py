@@ -92,8 +92,10 @@ def read_topology(path: str | Path, fmt: str = "conv") -> list[Layer]:
             raise DesimError(error.message, file=path, line=number) from None
         layers.extend(expanded)
     if ignored:
+        named = sorted(ignored)
+        more = f" and {len(named) - 10:,} more" if len(named) > 10 else ""
         warnings.warn(
-            DesimWarning(f"{path}: columns desim does not model were ignored: {', '.join(sorted(ignored))}"),
+            DesimWarning(f"{path}: columns desim does not model were ignored: {', '.join(named[:10])}{more}"),
             stacklevel=2,
         )
     return layers

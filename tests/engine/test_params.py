@@ -52,6 +52,13 @@ def test_every_number_is_bounded_by_2_to_53(value):
             param.coerce(value)
 
 
+def test_leading_zeros_do_not_make_a_number_long():
+    """Python refuses to read integers of more than 4300 digits, leading zeros included."""
+    assert named(Param(int, 1)).coerce("0" * 10_000 + "12") == 12
+    assert named(Param(int, 1)).coerce("-" + "0" * 10_000) == 0
+    assert named(Param(float, 1.0)).coerce("0" * 10_000 + "1.5") == 1.5
+
+
 def test_bounds_are_inclusive_and_stated():
     p = named(Param(float, 1.0, minimum=1e-3, maximum=1e6, allow_inf=True), "bw")
     assert (p.coerce("0.001"), p.coerce(1e6), p.coerce(".5"), p.coerce("1e3")) == (1e-3, 1e6, 0.5, 1000.0)

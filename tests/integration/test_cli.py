@@ -257,7 +257,7 @@ def bad_cases(tmp_path):
     return {
         "missing config": (["-c", str(tmp_path / "no.cfg")], "no.cfg: config file not found"),
         "missing topology": (["-t", str(tmp_path / "no.csv")], "no.csv: topology file not found"),
-        "unreadable config": (["-c", str(tmp_path)], "expected a config file, found a directory"),
+        "unreadable config": (["-c", str(tmp_path)], "this is a directory, not a config file"),
         "missing section": (
             [
                 "-c",
@@ -530,6 +530,87 @@ def test_a_trace_onto_what_is_not_a_regular_file_is_refused_before_simulating(tm
     assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
 
 
+def test_a_trace_never_replaces_a_report_of_the_run_or_an_input(tmp_path):
+    topo = tmp_path / "my.csv"
+    topo.write_text((ROOT / "topologies" / "conv" / "test.csv").read_text())
+    outdir = tmp_path / "out"
+    before = earlier_reports(outdir)
+    for target, expected in (
+        (outdir / RUN / "COMPUTE_REPORT.csv", "refusing to replace the run's own report COMPUTE_REPORT.csv"),
+        (outdir / RUN / "SUMMARY.json", "refusing to replace the run's own report SUMMARY.json"),
+        (outdir / RUN / "cycles_by_cause.png", "refusing to replace the run's own report cycles_by_cause.png"),
+        (topo, f"refusing to replace the input file {topo} with the trace"),
+    ):
+        result = desim("run", "-q", "-t", str(topo), "-p", str(outdir), "--trace", str(target))
+        assert result.exit_code == 2 and expected in result.stderr, result.output
+    assert snapshot(outdir) == before and topo.read_text().startswith("Layer")
+
+
+def test_a_drawing_never_replaces_its_architecture_and_draws_before_it_prints(tmp_path):
+    arch = tmp_path / "arch.yaml"
+    arch.write_text((ROOT / "configs" / "scale.yaml").read_text())
+    result = desim("describe", "-a", str(arch), "--png", str(arch))
+    assert result.exit_code == 2 and f"refusing to replace the input file {arch} with the drawing" in result.stderr
+    assert result.stdout == "" and arch.read_text().startswith("#")
+
+
+def test_an_unknown_kind_among_known_ones_prints_nothing_but_the_error():
+    result = desim("components", "dram", "nosuch")
+    assert result.exit_code == 2 and result.stdout == "" and "unknown kind 'nosuch'" in result.stderr
+
+
+TWO_ARRAYS = (
+    "name: two_arrays\ncomponents:\n  bus: {kind: bus}\n  dram: {kind: dram}\n"
+    + "".join(f"  {array}: {{kind: systolic_array, rows: 4, cols: 4}}\n" for array in ("a1", "a2"))
+    + "".join(
+        f"  {array}_{op}: {{kind: scratchpad, operand: {op}, capacity_bytes: 1024}}\n"
+        for array in ("a1", "a2")
+        for op in ("ifmap", "filter", "ofmap")
+    )
+    + "links:\n  - [bus.memory, dram.clients]\n"
+    + "".join(
+        f"  - [{array}.{op}, {array}_{op}.compute]\n  - [{array}_{op}.memory, bus.clients]\n"
+        for array in ("a1", "a2")
+        for op in ("ifmap", "filter", "ofmap")
+    )
+)
+"""Two arrays sharing a bus and a DRAM: a valid system that SCALE-Sim's reports cannot describe."""
+
+
+def test_a_refused_run_makes_no_folder(tmp_path):
+    """Refused before -p is created: nothing is left behind."""
+    (tmp_path / "two.yaml").write_text(TWO_ARRAYS)
+    assert desim("describe", "-a", str(tmp_path / "two.yaml")).exit_code == 0  # a valid system
+    result = desim("run", "-q", "-a", str(tmp_path / "two.yaml"), "-t", TEST_CSV, "-p", str(tmp_path / "new" / "out"))
+    assert result.exit_code == 2 and "SCALE-Sim's reports describe one compute unit; this system has 2" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["two.yaml"]
+
+
+def test_an_output_folder_reached_through_a_link_is_fine(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    result = desim(
+        "run", "-q", "-t", TEST_CSV, "-p", str(tmp_path / "link"), "--trace", str(tmp_path / "link" / "t.json")
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == [RUN, "t.json"]
+
+
+def test_plot_takes_the_runs_lock_however_the_folder_is_named(tmp_path, monkeypatch):
+    assert desim("run", "-q", "-t", TEST_CSV, "-p", str(tmp_path)).exit_code == 0
+    (tmp_path / "alias").symlink_to(tmp_path / RUN)
+    lock = os.open(tmp_path / f".{RUN}.lock", os.O_RDWR | os.O_CREAT)  # a run writing these reports
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        monkeypatch.chdir(tmp_path / RUN)
+        for spelled in (".", str(tmp_path / "alias"), str(tmp_path / RUN)):
+            result = desim("plot", spelled)
+            assert result.exit_code == 2 and "another desim run is writing these reports now" in result.stderr
+    finally:
+        os.close(lock)
+    assert not list((tmp_path / RUN).glob("*.png"))
+
+
 def test_a_report_folder_that_is_a_symlink_is_refused(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -689,33 +770,56 @@ def test_a_killed_run_keeps_every_finished_layer(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [RUN]
 
 
-def test_ctrl_c_exits_130_keeping_the_finished_layers(tmp_path):
+@pytest.mark.parametrize(
+    ("stop", "status", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_stopped_run_exits_with_its_signals_status_and_whole_layers(tmp_path, stop, status, said):
+    """Ctrl-C or kill: every report holds the same whole layers, the message counts them, nothing is left over."""
+    trace = tmp_path / "t.json"
     process = child(
         "run",
         "-q",
         "-t",
         "topologies/conv/mobilenet_v1.csv",
         "-p",
-        str(tmp_path),
+        str(tmp_path / "out"),
+        "--trace",
+        str(trace),
+        "--trace-layers",
+        "0",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    report = tmp_path / RUN / "COMPUTE_REPORT.csv"
+    folder = tmp_path / "out" / RUN
+    report = folder / "COMPUTE_REPORT.csv"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not report.exists() or report.read_text().count("\n") < 20):
         time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=60) == 130
-    rows = read_report(report)
-    # Ctrl-C may land while a layer's rows are being written: the count is of whole layers.
-    said = process.stderr.read().strip()
-    counted = [
-        f"desim: interrupted; {tmp_path / RUN}/ keeps the {n} layers that finished" for n in (len(rows), len(rows) - 1)
+    process.send_signal(stop)
+    assert process.wait(timeout=60) == status
+    layers = {
+        name: [int(line.split(",")[0]) for line in (folder / name).read_text().splitlines()[1:]]
+        for name in ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv", "STALL_REPORT.csv")
+    }
+    layers["LAYER_STATS.jsonl"] = [
+        json.loads(line)["id"] for line in (folder / "LAYER_STATS.jsonl").read_text().splitlines()
     ]
-    assert said in counted, said
-    assert len(rows) >= 19 and [int(row["LayerID"]) for row in rows] == list(range(len(rows)))
-    assert [p.name for p in tmp_path.iterdir()] == [RUN]  # no lock or staging folder left
+    finished = len(layers["COMPUTE_REPORT.csv"])
+    assert finished >= 19 and all(ids == list(range(finished)) for ids in layers.values()), layers
+    assert process.stderr.read().strip() == f"desim: {said}; {folder}/ keeps the {finished} layers that finished"
+    assert json.loads(trace.read_text())["otherData"]["layers"][0]["index"] == 0  # the trace of layer 0 is kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "t.json"]  # no temporary trace file left
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [RUN]  # no lock or staging folder left
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path):
+    """``desim run | head -1``: the run finishes its reports, quietly, with status 0."""
+    process = child("run", "-t", "topologies/conv/resnet50.csv", "-p", str(tmp_path), stdout=subprocess.PIPE)
+    assert process.stdout.readline().startswith(b"layer   0 ")
+    process.stdout.close()
+    assert process.wait(timeout=120) == 0
+    assert json.loads((tmp_path / RUN / "SUMMARY.json").read_text())["layers"] == 54
 
 
 def test_a_rerun_replaces_the_reports_and_its_summary_describes_them(tmp_path):

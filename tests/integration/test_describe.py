@@ -184,6 +184,6 @@ def test_drawing_under_a_regular_file_is_refused_naming_the_path(tmp_path):
 def test_drawing_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.lines", "matplotlib.patches", "matplotlib.textpath"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(DesimError, match=r"pip install 'desim\[plot\]'"):
+    with pytest.raises(DesimError, match=r"drawings need matplotlib: .*pip install -e '\.\[plot\]'"):
         draw_system(read_arch_yaml(SCALE_YAML), tmp_path / "scale.png")
     assert not (tmp_path / "scale.png").exists()

@@ -606,6 +606,8 @@ def judge(case: FuzzCase, result: Result, outdir: Path) -> Verdict:
         what = internal.group(1) if internal else f"exit {result.exit_code}"
         return Verdict(f"exit status {result.exit_code}", _signature(what, frames))
     if result.exit_code == 2:
+        if outdir.exists():  # a refused input must leave no output behind, not even an empty folder
+            return Verdict(f"exit 2, but the output folder was made: {sorted(outdir.rglob('*'))}", "refusal wrote")
         return judge_refusal(case, result.stderr)
     if "Traceback" in result.stderr:
         return Verdict(f"exit 0 with a traceback:\n{result.stderr}", "traceback on success")

@@ -157,23 +157,54 @@ def test_a_run_that_fails_after_publishing_keeps_what_it_finished(tmp_path):
     assert listing(tmp_path) == ["run"]
 
 
+def staging_left_by_a_killed_run(folder):
+    folder.mkdir()
+    (folder / outputs.STAGING_MARKER).touch()
+    (folder / "COMPUTE_REPORT.csv").write_text("half")
+
+
 def test_a_killed_runs_staging_folder_is_cleared_by_the_next(tmp_path):
-    leftover = tmp_path / ".run.staging-abc123"
-    leftover.mkdir()
-    (leftover / "COMPUTE_REPORT.csv").write_text("half")
-    other = tmp_path / ".other.staging-abc123"  # another run name's: not ours to clear
-    other.mkdir()
+    staging_left_by_a_killed_run(tmp_path / ".run.staging-abc123")
+    staging_left_by_a_killed_run(tmp_path / ".other.staging-abc123")  # another run name's: not ours to clear
     with RunFolder(tmp_path, "run", []):
         pass
     assert listing(tmp_path) == [".other.staging-abc123", "run"]
 
 
+def test_only_a_folder_marked_as_staging_is_cleared(tmp_path):
+    """Once, a run named '.x.staging-keep' had its finished reports removed by the next run named 'x'."""
+    reports = tmp_path / ".x.staging-keep"
+    reports.mkdir()
+    (reports / "COMPUTE_REPORT.csv").write_text("a finished run's")
+    with RunFolder(tmp_path, "x", []):
+        pass
+    assert (reports / "COMPUTE_REPORT.csv").read_text() == "a finished run's"
+
+
 def test_a_run_name_with_glob_characters_clears_only_its_own_leftovers(tmp_path):
-    (tmp_path / ".r[1].staging-x").mkdir()
-    (tmp_path / ".r1.staging-x").mkdir()  # what '.r[1].staging-*' would match as a pattern
+    staging_left_by_a_killed_run(tmp_path / ".r[1].staging-x")
+    staging_left_by_a_killed_run(tmp_path / ".r1.staging-x")  # what '.r[1].staging-*' would match as a pattern
     with RunFolder(tmp_path, "r[1]", []):
         pass
     assert listing(tmp_path) == [".r1.staging-x", "r[1]"]
+
+
+def test_an_earlier_runs_plots_and_trace_go_when_the_new_reports_arrive(tmp_path):
+    folder = earlier(tmp_path)
+    for name in ("cycles_by_cause.png", "occupancy_layer3.png", "trace.json.gz"):
+        (folder / name).write_text("earlier run's")
+    owned = ("COMPUTE_REPORT.csv", "SUMMARY.json", "cycles_by_cause.png", "occupancy_layer*.png", "trace.json.gz")
+    with RunFolder(tmp_path, "run", ["COMPUTE_REPORT.csv", "SUMMARY.json"], owned) as run:
+        run.path("COMPUTE_REPORT.csv").write_text("new rows")
+        assert len(listing(folder)) == 6  # nothing goes before the first layer is done
+        run.publish()
+    assert listing(folder) == ["COMPUTE_REPORT.csv", "notes.txt"]  # notes.txt is not desim's: it stays
+
+
+def test_a_failed_run_takes_back_the_folders_it_made(tmp_path):
+    with pytest.raises(KeyboardInterrupt), RunFolder(tmp_path / "new" / "deeper", "run", []):
+        raise KeyboardInterrupt
+    assert listing(tmp_path) == []
 
 
 def test_the_report_folder_and_its_reports_are_checked_before_anything_is_made(tmp_path):
