@@ -355,12 +355,12 @@ def describe(config: str | None, arch: str | None, png: str | None) -> None:
 
     system, source, _ = _read_system(config, arch)
     listing = describe_system(system)
-    if png:  # drawn before anything is printed: a drawing that cannot be made leaves no half output
+    if png is not None:  # drawn before anything is printed: a drawing that cannot be made leaves no half output
         check_writable(Path(png), "drawing")
         _refuse_overwriting(Path(png), "drawing", (source,))
         drawn = draw_system(system, png)
     say(listing)
-    if png:
+    if png is not None:
         say(f"drawing: {drawn}")
 
 

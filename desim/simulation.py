@@ -12,7 +12,6 @@ the current layer has got. Neither costs anything when not given.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -58,10 +57,9 @@ class Simulation:
             raise DesimError("the system has no compute component to run layers on", file=self.system.source)
         checked = set()
         for index, layer in enumerate(workload):
-            shape = dataclasses.replace(layer, name="")
-            if shape in checked:  # layers of one shape (ResNet's repeated blocks) pass or fail alike
+            if layer.shape in checked:  # layers of one shape (ResNet's repeated blocks) pass or fail alike
                 continue
-            checked.add(shape)
+            checked.add(layer.shape)
             for compute in computes:
                 try:
                     compute.check_layer(layer)

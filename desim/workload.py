@@ -81,6 +81,20 @@ class Layer:
                 )
 
     @property
+    def shape(self) -> tuple[int, ...]:
+        """What the simulation depends on: every field but the name (layers of one shape run alike)."""
+        return (
+            self.ifmap_height,
+            self.ifmap_width,
+            self.filter_height,
+            self.filter_width,
+            self.channels,
+            self.num_filters,
+            self.stride_height,
+            self.stride_width,
+        )
+
+    @property
     def ofmap_height(self) -> int:
         return -(-(self.ifmap_height - self.filter_height) // self.stride_height) + 1
 

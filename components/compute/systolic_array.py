@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from desim import REQUEST, Compute, DesimError, Param, Port, ProcessGenerator, Stat
@@ -126,7 +125,7 @@ class SystolicArray(Compute):
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
-        self._schedules: dict[Layer, FoldSchedule] = {}
+        self._schedules: dict[tuple[int, ...], FoldSchedule] = {}
         self._step, self._steps = 0, 1
 
     def progress(self) -> float:
@@ -148,7 +147,7 @@ class SystolicArray(Compute):
 
     def _schedule(self, layer: Layer) -> FoldSchedule:
         """The layer's schedule; layers of the same shape (ResNet's repeated blocks) share one."""
-        key = dataclasses.replace(layer, name="")
+        key = layer.shape
         if key not in self._schedules:
             mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
             self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, self._capacities())

@@ -44,28 +44,21 @@ STAGING_MARKER = ".desim-staging"
 
 @contextmanager
 def uninterrupted() -> Iterator[None]:
-    """Hold Ctrl-C (and SIGTERM) back until the block is done, then act on it as usual.
+    """Hold Ctrl-C (and SIGTERM) back until the block is done; they take effect as it ends.
 
     A layer's rows go to several files; a run stopped between two of them would leave the files
-    disagreeing on which layers finished. Only the main thread can hold signals; elsewhere the
-    block runs as it is.
+    disagreeing on which layers finished. The signals are blocked, not caught, so whatever would
+    have happened (a KeyboardInterrupt, say) happens when the block ends. Only the main thread
+    receives them; elsewhere the block runs as it is.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held: list[int] = []
-    previous = {number: signal.signal(number, lambda number, _: held.append(number)) for number in HELD_SIGNALS}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for number in held[:1]:
-            handler = previous[number]
-            if callable(handler):
-                handler(number, None)  # Python's own raises KeyboardInterrupt
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(number)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def reason(error: OSError) -> str:
