@@ -100,7 +100,9 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
                 if _debugging():
                     traceback.print_exc()
                 what = f"{type(error).__name__}: {error}".strip().splitlines()[0]
-                command_line = shlex.join(["desim", *sys.argv[1:]])
+                context = click.get_current_context(silent=True)
+                given = context.find_root().meta.get(ARGUMENTS, []) if context is not None else []
+                command_line = shlex.join(["desim", *given])
                 click.echo(
                     f"desim: internal error: {what}; please report it with this command line: {command_line}",
                     err=True,
@@ -120,7 +122,21 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
     click.echo(f"desim: warning: {message}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+ARGUMENTS = "desim.arguments"
+"""Where the command line's arguments are kept (in the root context's ``meta``), to quote in a bug report."""
+
+
+class _Desim(click.Group):
+    """The ``desim`` group, keeping the arguments it was given."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        given = list(args)
+        context = super().make_context(info_name, args, parent, **extra)
+        context.meta[ARGUMENTS] = given
+        return context
+
+
+@click.group(cls=_Desim, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="desim")
 @click.option("--debug", is_flag=True, help="show the traceback of an internal error (also: DESIM_DEBUG=1).")
 def main(debug: bool) -> None:

@@ -713,9 +713,9 @@ def test_an_internal_error_is_one_line_asking_for_a_report(tmp_path, monkeypatch
     stop_at_layer(monkeypatch, 1, RuntimeError("boom"))
     result = alexnet(tmp_path)
     assert result.exit_code == 70
-    # The command line is the process's (sys.argv): here pytest's, so only its start is checked.
-    assert result.stderr.startswith(
-        "desim: internal error: RuntimeError: boom; please report it with this command line: desim "
+    assert result.stderr == (
+        "desim: internal error: RuntimeError: boom; please report it with this command line: "
+        f"desim run -q -p {tmp_path}\n"
     )
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert [row["LayerID"] for row in read_report(tmp_path / RUN / "COMPUTE_REPORT.csv")] == ["0"]
