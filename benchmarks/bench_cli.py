@@ -132,9 +132,11 @@ def main() -> None:
 
     print()
     for args in (["--help"], ["--version"]):
-        cpu, peak = median_run(args, max(options.repeat, 5))
+        # CPU only: a child's peak memory counts the benchmark's own pages it was forked from, which
+        # for a process this small is most of the figure.
+        cpu = median_run(args, max(options.repeat, 5))[0]
         verdict = "met" if cpu < STARTUP_TARGET else "MISSED"
-        print(f"desim {args[0]:<10} {cpu:.3f} s CPU, {peak:.0f} MB peak (target <{STARTUP_TARGET:g} s: {verdict})")
+        print(f"desim {args[0]:<10} {cpu:.3f} s CPU (target <{STARTUP_TARGET:g} s: {verdict})")
 
 
 if __name__ == "__main__":
