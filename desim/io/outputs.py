@@ -19,7 +19,6 @@ Whatever paths the user gives:
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
@@ -28,7 +27,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -174,7 +173,7 @@ class AtomicFile:
 
     def discard(self) -> None:
         """Drop what was written; the target stays as it was, and folders made for it go again."""
-        with contextlib.suppress(OSError):  # the data is being thrown away anyway
+        with suppress(OSError):  # the data is being thrown away anyway
             self.file.close()
         self.temporary.unlink(missing_ok=True)
         remove_if_empty(self._made)
@@ -356,7 +355,7 @@ class Lock:
         """Remove the lock file, then let go (in that order: see the class docstring)."""
         if self._fd is None:
             return
-        with contextlib.suppress(OSError):  # a lock file left behind is harmless
+        with suppress(OSError):  # a lock file left behind is harmless
             self.path.unlink()
         os.close(self._fd)  # closing the descriptor releases the lock
         self._fd = None
