@@ -12,6 +12,7 @@ stays quick.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import shlex
@@ -314,8 +315,6 @@ def _refuse_overwriting(
     path: Path, what: str, inputs: tuple[str, ...], folder: Path | None = None, reports: tuple[str, ...] = ()
 ) -> None:
     """Raise DesimError if writing ``path`` would replace an input file, or one of ``reports`` in ``folder``."""
-    import fnmatch
-
     for given in inputs:
         if path.exists() and Path(given).exists() and os.path.samefile(path, given):
             raise DesimError(f"refusing to replace the input file {given} with the {what}", file=path)
@@ -367,12 +366,10 @@ def plot(outdir: str, trace_file: str | None, layer: int | None) -> None:
 def describe(config: str | None, arch: str | None, png: str | None) -> None:
     """List a system's components, links and routes; optionally draw its graph."""
     from desim.describe import describe_system, draw_system
-    from desim.io.outputs import check_writable
 
     system, source, _ = _read_system(config, arch)
     listing = describe_system(system)
     if png is not None:  # drawn before anything is printed: a drawing that cannot be made leaves no half output
-        check_writable(Path(png), "drawing")
         _refuse_overwriting(Path(png), "drawing", (source,))
         drawn = draw_system(system, png)
     say(listing)

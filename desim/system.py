@@ -83,7 +83,7 @@ class System:
                 raise error.located(file=source, key=key) from None
         problem = run_name_problem(values["name"])
         if problem:
-            raise DesimError(f"run name {name!r} {problem}", file=source, key="name")
+            raise DesimError(f"{values['name']!r} {problem}", file=source, key="name")
         for node in graph:
             if not isinstance(node, str) or not _NODE_NAME.fullmatch(node):
                 raise DesimError(
@@ -139,8 +139,9 @@ class System:
 
     def with_param(self, node: str, param: str, value: Any) -> System:
         """A copy of this system with ``node``'s ``param`` set to ``value``; this one is left as it is."""
-        graph = copy.deepcopy(self.graph)
-        graph.nodes[node].setdefault("params", {})[param] = value
+        graph = self.graph.copy()  # the new system copies every attribute; only the params dict must not be shared
+        data = graph.nodes[node]
+        data["params"] = {**data.get("params", {}), param: value}
         return System(
             graph,
             name=self.name,

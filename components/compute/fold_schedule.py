@@ -215,10 +215,10 @@ def check_steps(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[
         int((-(-count // stage[op])).max()) for count, op in zip(reads, ("ifmap", "filter", "ofmap"), strict=True)
     )
     if mapping.folds * finest > MAX_STEPS:
-        _refuse_steps(layer, int(_tiling(layer, mapping, word_bytes, capacity).parts.sum()), capacity)
+        _refuse_steps(int(_tiling(layer, mapping, word_bytes, capacity).parts.sum()), capacity)
 
 
-def _refuse_steps(layer: Layer, steps: int, capacity: dict[str, int]) -> None:
+def _refuse_steps(steps: int, capacity: dict[str, int]) -> None:
     if steps > MAX_STEPS:
         smallest = min(capacity, key=capacity.get)
         raise DesimError(
@@ -234,7 +234,7 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
     """
     tiling = _tiling(layer, mapping, word_bytes, capacity)
     parts, stage = tiling.parts, tiling.stage
-    _refuse_steps(layer, int(parts.sum()), capacity)
+    _refuse_steps(int(parts.sum()), capacity)
     row_fold, reduces, block, spill = tiling.row_fold, tiling.reduces, tiling.block, tiling.spill
     i_tile, i_elems, i_resident, i_unique = tiling.i_tile, tiling.i_elems, tiling.i_resident, tiling.i_unique
     f_tile, f_elems, f_resident, f_unique = tiling.f_tile, tiling.f_elems, tiling.f_resident, tiling.f_unique

@@ -10,6 +10,7 @@ from desim.components.compute.fold_schedule import FoldSchedule, build_schedule,
 from desim.components.memory.scratchpad import Scratchpad
 from desim.ledger import Ledger
 from desim.limits import MAX_CYCLES
+from desim.params import show_number
 from desim.workload import OPERANDS, Layer
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class SystolicArray(Compute):
         if mapping.ideal_cycles() >= MAX_CYCLES:
             raise DesimError(
                 f"needs {mapping.ideal_cycles():,} cycles of compute on the {self.rows}x{self.cols} array; "
-                f"desim simulates layers of fewer than 2^53 cycles"
+                f"desim simulates layers of fewer than {show_number(MAX_CYCLES)} cycles"
             )
         check_steps(layer, mapping, self.system.word_bytes, self._capacities())
 

@@ -30,7 +30,7 @@ import yaml
 from desim.errors import DesimError, read_text
 from desim.limits import MAX_NESTING
 from desim.params import parse_float
-from desim.system import SETTINGS, System, run_name_problem
+from desim.system import SETTINGS, System
 
 TOP_LEVEL = (*SETTINGS, "components", "links")
 _YAML_INT = re.compile(r"[+-]?(0|[1-9][0-9]*|0x[0-9a-fA-F]+)")
@@ -137,15 +137,7 @@ def read_arch_yaml(path: str | Path) -> System:
     for key in data:
         if key not in TOP_LEVEL:
             lines.fail([key], f"unknown key (expected {', '.join(TOP_LEVEL)})", key=str(key))
-    settings = {}
-    for key, param in SETTINGS.items():
-        try:
-            settings[key] = param.coerce(data.get(key, param.default))
-        except DesimError as error:
-            lines.fail([key], error.message, key=key)
-    problem = run_name_problem(settings["name"])
-    if problem:
-        lines.fail(["name"], f"{settings['name']!r} {problem}", key="name")
+    settings = {key: data.get(key, param.default) for key, param in SETTINGS.items()}  # the System checks them
     components = data.get("components")
     if not isinstance(components, dict) or not components:
         lines.fail(
@@ -167,9 +159,7 @@ def read_arch_yaml(path: str | Path) -> System:
         system = System.build(
             components,
             link_specs,
-            name=settings["name"],
-            word_bytes=settings["word_bytes"],
-            clock_mhz=settings["clock_mhz"],
+            **settings,
             source=str(path),
         )
         system.validate()
@@ -188,7 +178,9 @@ def _link(entry: Any, index: int, lines: _Lines) -> dict[str, Any]:
 
 
 def _path_of(key: str, links: list[dict[str, Any]]) -> list[Any]:
-    """Where in the file an error key (``node.param``, ``links[3].to``, ``a.p->b.q``) points."""
+    """Where in the file an error key (a setting, ``node.param``, ``links[3].to``, ``a.p->b.q``) points."""
+    if key in SETTINGS:
+        return [key]
     indexed = re.match(r"links\[(\d+)\](?:\.(\w+))?$", key)
     if indexed:
         return ["links", int(indexed.group(1))] + ([indexed.group(2)] if indexed.group(2) else [])

@@ -27,7 +27,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -63,6 +63,19 @@ def uninterrupted() -> Iterator[None]:
 def reason(error: OSError) -> str:
     """What went wrong with a file operation, in words."""
     return error.strerror or str(error)
+
+
+@contextmanager
+def _undone_on_failure(undo: Callable[[], None], failed: str, file: Path) -> Iterator[None]:
+    """Run the block; if it fails in any way, ``undo()`` first. An OSError becomes ``failed: reason``."""
+    try:
+        yield
+    except OSError as error:
+        undo()
+        raise DesimError(f"{failed}: {reason(error)}", file=file) from None
+    except BaseException:
+        undo()
+        raise
 
 
 def _what_is(mode: int) -> str:
@@ -139,37 +152,25 @@ class AtomicFile:
         self.what = what
         check_writable(self.path, what)
         self._made = make_folder(self.path.parent, f"folder for the {what}")
-        try:
+        with _undone_on_failure(lambda: remove_if_empty(self._made), f"cannot write the {what}", self.path):
             # A short temporary name: the target's own name may already be as long as a name can be.
             fd, name = tempfile.mkstemp(prefix=".desim-", suffix=".tmp", dir=self.path.parent)
-        except OSError as error:
-            remove_if_empty(self._made)
-            raise DesimError(f"cannot write the {what}: {reason(error)}", file=self.path) from None
         self.temporary = Path(name)
         self.file: BinaryIO = os.fdopen(fd, "wb")
-        self._guarded(lambda: os.chmod(fd, _new_file_mode()))  # mkstemp makes it private; reports are not
+        with self.failing():
+            os.chmod(fd, _new_file_mode())  # mkstemp makes it private; reports are not
+
+    def failing(self) -> AbstractContextManager[None]:
+        """A block whose failure drops the temporary file (an OSError becomes a DesimError)."""
+        return _undone_on_failure(self.discard, f"cannot write the {self.what}", self.path)
 
     def commit(self) -> Path:
         """Close the file and move it over the target; return the target."""
-
-        def finish() -> None:
+        with self.failing():
             self.file.close()
             check_writable(self.path, self.what)
             os.replace(self.temporary, self.path)
-
-        self._guarded(finish)
         return self.path
-
-    def _guarded(self, step: Callable[[], object]) -> None:
-        """Do ``step``; if it fails, drop the temporary file (an OSError becomes a DesimError)."""
-        try:
-            step()
-        except OSError as error:
-            self.discard()
-            raise DesimError(f"cannot write the {self.what}: {reason(error)}", file=self.path) from None
-        except BaseException:
-            self.discard()
-            raise
 
     def discard(self) -> None:
         """Drop what was written; the target stays as it was, and folders made for it go again."""
@@ -189,7 +190,8 @@ def _new_file_mode() -> int:
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], None], what: str) -> Path:
     """Write a whole file at ``path`` through ``write(file)``, atomically; return the path."""
     target = AtomicFile(path, what)
-    target._guarded(lambda: write(target.file))
+    with target.failing():
+        write(target.file)
     return target.commit()
 
 
@@ -239,7 +241,7 @@ class RunFolder:
     def __enter__(self) -> RunFolder:
         self.check()
         self._made = make_folder(self.outdir, "output folder")
-        try:
+        with _undone_on_failure(self._undo, "cannot prepare the reports", self.outdir):
             self._lock = Lock(self.outdir / f".{self.name}.lock", self.destination)
             self.check()  # again, now that no other run can be changing it
             for leftover in self.outdir.glob(f".{glob_escape(self.name)}.staging-*"):
@@ -248,12 +250,6 @@ class RunFolder:
                     shutil.rmtree(leftover, ignore_errors=True)
             self.staging = Path(tempfile.mkdtemp(prefix=f".{self.name}.staging-", dir=self.outdir))
             (self.staging / STAGING_MARKER).touch()
-        except OSError as error:
-            self._undo()
-            raise DesimError(f"cannot prepare the reports: {reason(error)}", file=self.outdir) from None
-        except BaseException:
-            self._undo()
-            raise
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
