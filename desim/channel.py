@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import simpy
 
     from desim.component import ProcessGenerator
+    from desim.data import Tile
 
 
 class Completion(Protocol):
@@ -40,9 +41,11 @@ class Completion(Protocol):
 
 
 class Hop(Protocol):
-    """Anything a transfer can pass through."""
+    """Anything a transfer can pass through, naming the ledger labels its time there can be charged to."""
 
     def submit(self, transfer: Transfer) -> None: ...
+
+    def stall_causes(self) -> list[str]: ...
 
 
 class Passage(NamedTuple):
@@ -58,22 +61,93 @@ class Passage(NamedTuple):
     latency: int
     """Cycles of pipelined latency after release."""
 
+    def segments(self) -> list[tuple[str, float]]:
+        return self.channel.segments(self)
+
+
+class Nested(NamedTuple):
+    """A wait at a hop for requests that hop issued downstream (a storage level fetching a miss).
+
+    From ``since`` (when the transfer reached the hop) until ``request`` completed, the transfer
+    waited on that request: the time is the request's own timeline, so blame reaches the deepest
+    cause below. Time before the request was issued is charged to ``before``.
+    """
+
+    since: int
+    request: Timed
+    before: str
+
+    def segments(self) -> list[tuple[str, float]]:
+        return clipped(self.request, self.since, self.before)
+
+
+class Timed(Protocol):
+    """Something that can say where its time went: a request."""
+
+    issued_at: int
+
+    def timeline(self) -> list[tuple[str, float]]: ...
+
+
+def clipped(request: Timed, since: float, before: str) -> list[tuple[str, float]]:
+    """``request``'s timeline from time ``since`` on; time from ``since`` to its issue goes to ``before``."""
+    t = float(request.issued_at)
+    if since <= t:
+        head = [(before, t - since)] if t > since else []
+        return [*head, *request.timeline()]
+    segments = []
+    for label, cycles in request.timeline():
+        end = t + cycles
+        if end > since:
+            segments.append((label, end - max(t, since)))
+        t = end
+    return segments
+
 
 class Transfer:
-    """One transaction: ``nbytes`` at ``address`` moving through ``hops``, then reported to ``owner``."""
+    """One transaction: bytes ``[offset, offset + nbytes)`` of its owner's tile, moving through ``hops``.
 
-    __slots__ = ("address", "client", "hops", "log", "nbytes", "owner", "position", "snapshot", "submitted_at")
+    When it has passed the last hop it reports to ``owner`` (a :class:`~desim.route.Request`).
+    Its :attr:`address` and :attr:`tile` are worked out from the owner's tile when first asked.
+    """
 
-    def __init__(self, nbytes: int, hops: tuple[Hop, ...], owner: Completion, address: int = 0) -> None:
+    __slots__ = (
+        "_address",
+        "client",
+        "hops",
+        "log",
+        "nbytes",
+        "offset",
+        "owner",
+        "position",
+        "snapshot",
+        "submitted_at",
+    )
+
+    def __init__(self, nbytes: int, hops: tuple[Hop, ...], owner: Completion, offset: int = 0) -> None:
         self.nbytes = nbytes
         self.hops = hops
         self.position = 0
         self.owner = owner
         self.client = getattr(owner, "client", owner)
-        self.address = address
+        self.offset = offset
+        self._address: int | None = None
         self.submitted_at = 0
         self.snapshot = 0
-        self.log: list[Passage] = []
+        self.log: list[Passage | Nested] = []
+
+    @property
+    def tile(self) -> Tile:
+        """The bytes this transaction moves, as a tile of the owner's tensor."""
+        return self.owner.tile.part(self.offset, self.nbytes)
+
+    @property
+    def address(self) -> int:
+        """The address of the transaction's first byte."""
+        if self._address is None:
+            tile = getattr(self.owner, "tile", None)
+            self._address = tile.address_at(self.offset) if tile is not None else self.offset
+        return self._address
 
     def start(self) -> None:
         """Submit to the first hop."""

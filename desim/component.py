@@ -126,8 +126,14 @@ class Component:
         """Finalise this layer's stats (copy counters, compute ratios)."""
 
     def stall_causes(self) -> list[str]:
-        """The stall-ledger labels waits on this component can be charged to (after elaboration)."""
-        return []
+        """The stall-ledger labels waits on this component can be charged to (after elaboration).
+
+        By default, the labels of everything its request ports lead to, so a component that
+        forwards requests declares what lies below it; one that adds causes of its own lists
+        them before ``super().stall_causes()``.
+        """
+        routes = [binding.route for binding in self.request_bindings().values() if binding is not None]
+        return list(dict.fromkeys(label for route in routes if route is not None for label in route.stall_causes()))
 
     def channels(self) -> list[Channel]:
         """The channels this component serves transfers with (a trace watches them)."""
@@ -188,13 +194,25 @@ class Interconnect(Component):
 
 
 class Memory(Component):
-    """Where routes end: serves read and write transfers, split into transactions."""
+    """Where routes end: serves read and write transfers, split into its transactions.
+
+    A memory may serve a transfer itself (a DRAM) or by issuing requests of its own further
+    down (a storage level fetching what it does not hold): see :class:`~desim.channel.Nested`.
+    """
 
     transaction_bytes: int
 
     def hop(self) -> Hop:
         """The server that accepts this memory's transactions."""
         raise NotImplementedError
+
+    def read_hops(self) -> tuple[Hop, ...]:
+        """What a read's transactions pass through here, in order, before they travel back."""
+        return (self.hop(),)
+
+    def write_hops(self) -> tuple[Hop, ...]:
+        """What a write's transactions pass through here, in order, once they have arrived."""
+        return (self.hop(),)
 
 
 ROLES: dict[str, type[Component]] = {

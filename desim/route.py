@@ -17,22 +17,23 @@ if TYPE_CHECKING:
     import simpy
 
     from desim.component import Component
+    from desim.data import Tile
 
 
 class Request:
-    """A read or write of ``nbytes`` by ``client``, split into transfers.
+    """A read or write of ``tile`` by ``client``, split into transfers.
 
     ``event`` fires when the last transfer lands; ``last`` is that transfer (its log says where
     the request's final bytes spent their time), ``issued_at`` when the request was made and
     ``lead`` the latency segments a read crossed as a request message before its data moved.
     """
 
-    __slots__ = ("client", "event", "is_write", "issued_at", "last", "lead", "nbytes", "remaining")
+    __slots__ = ("client", "event", "is_write", "issued_at", "last", "lead", "nbytes", "remaining", "tile")
 
     def __init__(
         self,
         event: simpy.Event,
-        nbytes: int,
+        tile: Tile,
         is_write: bool,
         transfers: int,
         client: object,
@@ -40,7 +41,8 @@ class Request:
         lead: tuple[tuple[str, int], ...],
     ) -> None:
         self.event = event
-        self.nbytes = nbytes
+        self.tile = tile
+        self.nbytes = tile.nbytes
         self.is_write = is_write
         self.remaining = transfers
         self.client = client
@@ -57,8 +59,8 @@ class Request:
     def timeline(self) -> list[tuple[str, float]]:
         """Where the request spent its time, from ``issued_at`` to completion: ``(label, cycles)``."""
         segments = list(self.lead)
-        for passage in self.last.log if self.last is not None else ():
-            segments.extend(passage.channel.segments(passage))
+        for entry in self.last.log if self.last is not None else ():
+            segments.extend(entry.segments())
         return segments
 
 
@@ -96,43 +98,44 @@ class Route:
         self._read_hops: tuple[Hop, ...] = ()
         self._write_hops: tuple[Hop, ...] = ()
         if isinstance(peer, Memory):
-            served_by = peer.hop()
-            self._read_hops = (served_by, *from_peer)
-            self._write_hops = (*to_peer, served_by)
+            self._read_hops = (*peer.read_hops(), *from_peer)
+            self._write_hops = (*to_peer, *peer.write_hops())
             self._transaction_bytes = peer.transaction_bytes
 
     def hops(self) -> list[Hop]:
         """Every distinct hop a read or write on this route may cross."""
-        return list(dict.fromkeys((*self.to_peer, *self._read_hops, *self.from_peer)))
+        return list(dict.fromkeys((*self.to_peer, *self._read_hops, *self._write_hops, *self.from_peer)))
 
-    def read(self, nbytes: int, client: object, address: int = 0) -> Request:
-        """Fetch ``nbytes`` from ``address`` in the memory at the end of the route for ``client``;
-        the request's event fires on arrival."""
-        return self._issue(nbytes, self._read_hops, False, client, address, self.lead)
+    def stall_causes(self) -> list[str]:
+        """Every ledger label a request on this route can be charged to (hops below included)."""
+        return list(dict.fromkeys(label for hop in self.hops() for label in hop.stall_causes()))
 
-    def write(self, nbytes: int, client: object, address: int = 0) -> Request:
-        """Send ``nbytes`` to ``address``; the request's event fires when the memory has served them."""
-        return self._issue(nbytes, self._write_hops, True, client, address, ())
+    def read(self, tile: Tile, client: object) -> Request:
+        """Fetch ``tile`` from the memory at the end of the route for ``client``; the request's
+        event fires when its last byte has arrived."""
+        return self._issue(tile, self._read_hops, False, client, self.lead)
+
+    def write(self, tile: Tile, client: object) -> Request:
+        """Send ``tile`` to the memory; the request's event fires when the memory has taken it all."""
+        return self._issue(tile, self._write_hops, True, client, ())
 
     def _issue(
         self,
-        nbytes: int,
+        tile: Tile,
         hops: tuple[Hop, ...],
         is_write: bool,
         client: object,
-        address: int,
         lead: tuple[tuple[str, int], ...],
     ) -> Request:
+        nbytes = tile.nbytes
         if nbytes <= 0:
             raise ValueError(f"a transfer moves at least one byte, got {nbytes}")
         size = self._transaction_bytes
         full, rest = divmod(nbytes, size)
-        request = Request(
-            self.env.event(), nbytes, is_write, full + (1 if rest else 0), client, int(self.env.now), lead
-        )
-        transfers = [Transfer(size, hops, request, address + i * size) for i in range(full)]
+        request = Request(self.env.event(), tile, is_write, full + (1 if rest else 0), client, int(self.env.now), lead)
+        transfers = [Transfer(size, hops, request, i * size) for i in range(full)]
         if rest:
-            transfers.append(Transfer(rest, hops, request, address + full * size))
+            transfers.append(Transfer(rest, hops, request, full * size))
         if lead:
             self.env.timeout(self.request_latency).callbacks.append(lambda _: _start_all(transfers))
         else:

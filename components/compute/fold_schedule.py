@@ -41,6 +41,8 @@ import numpy as np
 
 from desim.components.compute.dataflow import Mapping
 from desim.components.compute.ifmap_footprint import distinct_inputs, first_use_inputs
+from desim.components.compute.tiles import LayerTiles, share
+from desim.data import Tile
 from desim.errors import DesimError
 from desim.workload import Layer
 
@@ -64,7 +66,11 @@ class OperandPlan:
     resident: bool
     unique_bytes: int
     """The operand's distinct bytes: the least any plan can read (or write, for OFMAP)."""
+    tiles: list[Tile | None]
+    """What each run fetches (None where it fetches nothing): the same data, the same tile."""
     after_write: list[int] | None = None
+    writes: list[Tile] | None = None
+    """For OFMAP, what each write of the layer carries, in order."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,12 @@ class _Tiling:
     row_fold: np.ndarray
     col_fold: np.ndarray
     reads: tuple[np.ndarray, np.ndarray, np.ndarray]
+    i_blocks: list[tuple[int, int, int, int]]
+    i_counts: np.ndarray
+    """Per IFMAP block, what its runs fetch: first-use elements if resident, else distinct ones."""
+    f_blocks: list[tuple[tuple[int, int], tuple[int, int]]]
+    o_blocks: list[tuple[tuple[int, int], tuple[int, int]]]
+    o_block: np.ndarray
     i_tile: np.ndarray
     i_elems: np.ndarray
     i_resident: bool
@@ -136,32 +148,34 @@ def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str,
     everything = np.arange(folds, dtype=np.int64)
     row_folds = mapping.row_folds
 
+    rows_of = [(r * rows, r * rows + int(used_rows[r])) for r in range(row_folds)]
+    cols_of = [(c * cols, c * cols + int(used_cols[c * row_folds])) for c in range(mapping.col_folds)]
     if mapping.dataflow == "ws":
         i_tile = row_fold
-        i_blocks = [(0, layer.m, r * rows, r * rows + int(used_rows[r])) for r in range(row_folds)]
+        i_blocks = [(0, layer.m, k0, k1) for k0, k1 in rows_of]
         f_tile, f_elems = everything, used_rows * used_cols
+        f_blocks = [(rows_of[r], cols_of[c]) for r, c in zip(row_fold.tolist(), col_fold.tolist(), strict=True)]
+        o_block, o_blocks = col_fold, [((0, layer.m), n) for n in cols_of]
     elif mapping.dataflow == "os":
         i_tile = row_fold
-        i_blocks = [(r * rows, r * rows + int(used_rows[r]), 0, layer.k) for r in range(row_folds)]
+        i_blocks = [(m0, m1, 0, layer.k) for m0, m1 in rows_of]
         f_tile, f_elems = col_fold, used_cols * t
+        f_blocks = [((0, layer.k), n) for n in cols_of]
+        o_block = everything
+        o_blocks = [(rows_of[r], cols_of[c]) for r, c in zip(row_fold.tolist(), col_fold.tolist(), strict=True)]
     else:  # "is": IFMAP stationary, rows span K and columns span M
         i_tile = everything
-        i_blocks = [
-            (c * cols, c * cols + uc, r * rows, r * rows + ur)
-            for r, c, ur, uc in zip(
-                row_fold.tolist(), col_fold.tolist(), used_rows.tolist(), used_cols.tolist(), strict=True
-            )
-        ]
+        i_blocks = [(*cols_of[c], *rows_of[r]) for r, c in zip(row_fold.tolist(), col_fold.tolist(), strict=True)]
         f_tile, f_elems = row_fold, used_rows * t
+        f_blocks = [(k, (0, layer.n)) for k in rows_of]
+        o_block, o_blocks = col_fold, [(m, (0, layer.n)) for m in cols_of]
 
     # Input operands: resident if their distinct elements fit, else streamed tile by tile.
     i_first = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64)
     i_unique = int(i_first.sum())
     i_resident = i_unique <= words["ifmap"]
-    if i_resident:
-        i_elems = i_first[i_tile]
-    else:
-        i_elems = np.asarray([distinct_inputs(layer, *block) for block in i_blocks], dtype=np.int64)[i_tile]
+    i_counts = i_first if i_resident else np.asarray([distinct_inputs(layer, *b) for b in i_blocks], dtype=np.int64)
+    i_elems = i_counts[i_tile]
     f_unique = layer.k * layer.n
     f_resident = f_unique <= words["filter"]
 
@@ -186,6 +200,11 @@ def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str,
         row_fold,
         col_fold,
         reads,
+        i_blocks,
+        i_counts,
+        f_blocks,
+        o_blocks,
+        o_block,
         i_tile,
         i_elems,
         i_resident,
@@ -245,9 +264,23 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
     n = parts[fold_of]
     last_part = part == n - 1
 
-    i_run, i_release, i_plan = _input_plan(i_tile, i_elems, i_resident, i_unique, stage["ifmap"], fold_of, part, n)
-    f_run, f_release, f_plan = _input_plan(f_tile, f_elems, f_resident, f_unique, stage["filter"], fold_of, part, n)
-    o_run, o_write, o_plan = _ofmap_plan(layer, reduces, block, spill, row_fold, row_folds, fold_of, part, n)
+    tiles = LayerTiles(layer, word_bytes)
+    counts = tiling.i_counts.tolist()
+    if i_resident:
+        i_blocks = tiles.ifmap_first_uses(tiling.i_blocks, counts)
+    else:
+        i_blocks = [tiles.ifmap(block, count) for block, count in zip(tiling.i_blocks, counts, strict=True)]
+    f_blocks = [tiles.matrix("filter", layer.n, *block) for block in tiling.f_blocks]
+    o_blocks = [tiles.matrix("ofmap", layer.n, *block) for block in tiling.o_blocks]
+    i_run, i_release, i_plan = _input_plan(
+        i_tile, i_elems, i_resident, i_unique, stage["ifmap"], fold_of, part, n, i_blocks, word_bytes
+    )
+    f_run, f_release, f_plan = _input_plan(
+        f_tile, f_elems, f_resident, f_unique, stage["filter"], fold_of, part, n, f_blocks, word_bytes
+    )
+    o_run, o_write, o_plan = _ofmap_plan(
+        layer, reduces, block, spill, row_fold, row_folds, fold_of, part, n, tiling.o_block, o_blocks, word_bytes
+    )
     cycles = _share(np.full(folds, mapping.cycles_per_fold, dtype=np.int64)[fold_of], part, n)
     booked = [np.where(last_part, counts[fold_of], 0) for counts in tiling.reads]
 
@@ -270,7 +303,9 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
             [e * word_bytes for e in plan.hold],
             plan.resident,
             plan.unique_bytes * word_bytes,
+            plan.tiles,
             plan.after_write,
+            plan.writes,
         )
         for operand, plan in (("ifmap", i_plan), ("filter", f_plan), ("ofmap", o_plan))
     }
@@ -291,12 +326,15 @@ def _input_plan(
     fold_of: np.ndarray,
     part: np.ndarray,
     n: np.ndarray,
+    blocks: list[Tile | None],
+    word_bytes: int,
 ) -> tuple[np.ndarray, np.ndarray, OperandPlan]:
     """Per step, the run it reads and whether to release it after; and the plan (in elements).
 
-    Resident: one run per tile, at its first use (tiles are numbered in order of first use).
-    Streaming: a tile that fits the stage is one run for as long as consecutive steps use it;
-    one that does not streams in ``n`` parts, each its own run.
+    Resident: one run per tile, at its first use (tiles are numbered in order of first use), which
+    fetches ``blocks[tile]``: what no earlier tile brought. Streaming: a tile that fits the stage
+    is one run for as long as consecutive steps use it, fetching ``blocks[tile]``; one that does
+    not streams in ``n`` parts, each its own run with its share of the tile.
     """
     steps = len(fold_of)
     if resident:
@@ -304,7 +342,7 @@ def _input_plan(
         first = np.zeros(int(tile.max()) + 1, dtype=np.int64)
         first[tile] = elems  # every use of a tile has the same count: its first use's
         runs = first.tolist()
-        return run, np.zeros(steps, dtype=bool), OperandPlan(runs, runs, True, unique)
+        return run, np.zeros(steps, dtype=bool), OperandPlan(runs, runs, True, unique, blocks)
     whole = (elems <= stage)[fold_of]
     key_tile = np.where(whole, tile[fold_of], -1 - fold_of)
     key_part = np.where(whole, 0, part)
@@ -315,7 +353,19 @@ def _input_plan(
     last = np.ones(steps, dtype=bool)
     last[:-1] = starts[1:]
     runs = step_elems[starts].tolist()
-    return run, last, OperandPlan(runs, runs, False, unique)
+    first_steps = np.flatnonzero(starts)
+    run_tiles = [
+        share(blocks[t], p if not w else 0, k if not w else 1, e, word_bytes)
+        for t, p, k, w, e in zip(
+            tile[fold_of[first_steps]].tolist(),
+            part[first_steps].tolist(),
+            n[first_steps].tolist(),
+            whole[first_steps].tolist(),
+            elems[fold_of[first_steps]].tolist(),
+            strict=True,
+        )
+    ]
+    return run, last, OperandPlan(runs, runs, False, unique, run_tiles)
 
 
 def _ofmap_plan(
@@ -328,28 +378,53 @@ def _ofmap_plan(
     fold_of: np.ndarray,
     part: np.ndarray,
     n: np.ndarray,
+    block_of: np.ndarray,
+    blocks: list[Tile],
+    word_bytes: int,
 ) -> tuple[np.ndarray, np.ndarray, OperandPlan]:
-    """Per step, the OFMAP run it needs and the elements it writes after; and the plan."""
+    """Per step, the OFMAP run it needs and the elements it writes after; and the plan.
+
+    Fold ``f``'s results belong to ``blocks[block_of[f]]``; a step writes its share of them, and
+    a read-back fetches exactly what the write it follows carried.
+    """
     steps = len(fold_of)
     spilling = spill[fold_of]
-    share = _share(block[fold_of], part, n)
+    share_elems = _share(block[fold_of], part, n)
     first_row = row_fold[fold_of] == 0
     if reduces:
         keeps = ~spilling
         new_run = spilling | (keeps & first_row & (part == 0))
-        hold = np.where(spilling, share, block[fold_of])
-        fetch = np.where(spilling & ~first_row, share, 0)
-        write = np.where(spilling | (row_fold[fold_of] == row_folds - 1), share, 0)
+        hold = np.where(spilling, share_elems, block[fold_of])
+        fetch = np.where(spilling & ~first_row, share_elems, 0)
+        write = np.where(spilling | (row_fold[fold_of] == row_folds - 1), share_elems, 0)
     else:
         new_run = np.ones(steps, dtype=bool)
-        hold, fetch, write = share, np.zeros(steps, dtype=np.int64), share
+        hold, fetch, write = share_elems, np.zeros(steps, dtype=np.int64), share_elems
     run = np.cumsum(new_run) - 1
     written = np.cumsum(write > 0) - 1
     after = np.full(steps, -1, dtype=np.int64)
     readback = np.flatnonzero(fetch > 0)
     # In a spilling column fold every fold has n steps: step s reads back what step s - n wrote.
     after[readback] = written[readback - n[readback]]
+    writing = np.flatnonzero(write > 0)
+    writes = [
+        share(blocks[b], p, k, e, word_bytes)
+        for b, p, k, e in zip(
+            block_of[fold_of[writing]].tolist(),
+            part[writing].tolist(),
+            n[writing].tolist(),
+            block[fold_of[writing]].tolist(),
+            strict=True,
+        )
+    ]
+    after_runs = after[new_run].tolist()
     plan = OperandPlan(
-        fetch[new_run].tolist(), hold[new_run].tolist(), False, layer.m * layer.n, after[new_run].tolist()
+        fetch[new_run].tolist(),
+        hold[new_run].tolist(),
+        False,
+        layer.m * layer.n,
+        [writes[index] if index >= 0 else None for index in after_runs],
+        after_runs,
+        writes,
     )
     return run, write, plan

@@ -37,7 +37,7 @@ def distinct_inputs(layer: Layer, m_start: int, m_stop: int, k_start: int, k_sto
         return 0
     first, stop = span
     seen = np.zeros(stop - first, dtype=bool)
-    for address in _addresses(layer, (m_start, m_stop, k_start, k_stop)):
+    for address in addresses(layer, (m_start, m_stop, k_start, k_stop)):
         seen[address - first] = True
     return int(np.count_nonzero(seen))
 
@@ -59,7 +59,7 @@ def first_use_inputs(layer: Layer, blocks: Sequence[Block]) -> list[int]:
             continue
         first, stop = span
         before = int(np.count_nonzero(seen[first:stop]))
-        for address in _addresses(layer, block):
+        for address in addresses(layer, block):
             seen[address] = True
         counts.append(int(np.count_nonzero(seen[first:stop])) - before)
     return counts
@@ -93,7 +93,7 @@ def _span(layer: Layer, block: Block) -> tuple[int, int] | None:
     return first_row * row_elems, (last_row + 1) * row_elems
 
 
-def _addresses(layer: Layer, block: Block) -> Iterator[np.ndarray]:
+def addresses(layer: Layer, block: Block) -> Iterator[np.ndarray]:
     """The input addresses the block reads, in chunks (repeats included, overhangs left out)."""
     m_start, m_stop, k_start, k_stop = block
     r, s, ch = _window(layer, k_start, k_stop)

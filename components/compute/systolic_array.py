@@ -133,11 +133,9 @@ class SystolicArray(Compute):
         return self._step / self._steps
 
     def stall_causes(self) -> list[str]:
-        """Every label the ledger may charge: the buffers' own, then those of the hops on their routes."""
+        """Every label the ledger may charge: each buffer's, which name what lies below them."""
         buffers = [getattr(self, operand).peer for operand in OPERANDS]
-        own = [label for buffer in buffers for label in buffer.stall_causes()]
-        hops = [hop for buffer in buffers for hop in buffer.memory.route.hops()]
-        return list(dict.fromkeys([*own, *(label for hop in dict.fromkeys(hops) for label in hop.stall_causes())]))
+        return list(dict.fromkeys(label for buffer in buffers for label in buffer.stall_causes()))
 
     def run_layer(self, layer: Layer) -> simpy.Event:
         schedule = self._schedule(layer)

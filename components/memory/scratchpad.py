@@ -13,14 +13,12 @@ if TYPE_CHECKING:
     import simpy
 
     from desim.components.compute.fold_schedule import OperandPlan
+    from desim.data import Tile
     from desim.ledger import Phase
     from desim.route import Request
     from desim.system import System
 
 BUFFERINGS = ("double", "lookahead")
-
-_ADDRESS_SPACE = 1 << 40
-"""Bytes of address space each buffer's traffic gets, so clients' streams map to distinct rows."""
 
 
 class _Run:
@@ -114,13 +112,11 @@ class Scratchpad(Buffer):
         return f"{self.name} bank conflict"
 
     def stall_causes(self) -> list[str]:
-        """Ledger labels of the buffer itself (its route's hops name their own)."""
-        return [self.capacity_label, *([self.bank_label] if self.single_ported else [])]
+        """Ledger labels of the buffer itself, then those of everything its memory port leads to."""
+        return [self.capacity_label, *([self.bank_label] if self.single_ported else []), *super().stall_causes()]
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
-        # Each buffer's own address range, by name: the order a file lists components in never matters.
-        self._base = sorted(system.nodes_of(Buffer)).index(self.name) * _ADDRESS_SPACE
         self.ready: list[bool] = []
         self._room: simpy.Event | None = None
         self._waiter: tuple[int, simpy.Event] | None = None
@@ -152,13 +148,11 @@ class Scratchpad(Buffer):
         self._used = self._held = self._in_flight = 0
         self._slot_freed_by: Request | None = None
         self._writes: list[Request] = []
-        self._write_addresses: list[int] = []
         self._writes_pending = 0
         self._write_issued: simpy.Event | None = None
         self._freed_by: Request | None = None
         self._last_write: Request | None = None
         self._drained: simpy.Event | None = None
-        self._read_offset = self._write_offset = 0
         self.unique_bytes = plan.unique_bytes
         self.resident = int(plan.resident)
         self._occupancy_changed()
@@ -195,11 +189,10 @@ class Scratchpad(Buffer):
 
     def write(self, nbytes: int) -> None:
         """Results are ready: write them to memory now; their room frees when the write lands."""
-        address = self._base + self._write_offset
-        self._write_offset += nbytes
-        request = self._request(nbytes, address, write=True)
+        tile = self._plan.writes[len(self._writes)]
+        assert tile.nbytes == nbytes, f"{self.name}: write of {nbytes} bytes, planned {tile.nbytes}"
+        request = self._request(tile, write=True)
         self._writes.append(request)
-        self._write_addresses.append(address)
         self._writes_pending += 1
         request.event.callbacks.append(self._written)
         if self._write_issued is not None:
@@ -265,7 +258,6 @@ class Scratchpad(Buffer):
             if self._used > self.peak_occupancy_bytes:
                 self.peak_occupancy_bytes = self._used
             self._occupancy_changed()
-            address = self._base + self._read_offset
             if after_write is not None and after_write[run] >= 0:
                 index = after_write[run]
                 while index >= len(self._writes):
@@ -275,12 +267,9 @@ class Scratchpad(Buffer):
                 if not depends_on.event.processed:
                     yield depends_on.event
                 record.depends_on = depends_on
-                address = self._write_addresses[index]
-            else:
-                self._read_offset += fetch
             record.issued_at = env.now
             if fetch:
-                request = self._request(fetch, address, write=False)
+                request = self._request(plan.tiles[run], write=False)
                 record.request = request
                 self._in_flight += 1
                 request.event.callbacks.append(lambda event, run=run: self._arrived(run, event.value))
@@ -310,17 +299,17 @@ class Scratchpad(Buffer):
 
     # -- shared --------------------------------------------------------------------------------
 
-    def _request(self, nbytes: int, address: int, *, write: bool) -> Request:
+    def _request(self, tile: Tile, *, write: bool) -> Request:
         now = int(self.env.now)
         if self._first_traffic is None:
             self._first_traffic = now
         route = self.memory.route
         if write:
-            self.dram_write_bytes += nbytes
-            request = route.write(nbytes, self, address)
+            self.dram_write_bytes += tile.nbytes
+            request = route.write(tile, self)
         else:
-            self.dram_read_bytes += nbytes
-            request = route.read(nbytes, self, address)
+            self.dram_read_bytes += tile.nbytes
+            request = route.read(tile, self)
         self.requests += 1
         request.event.callbacks.append(self._note_done)
         if self.trace is not None:

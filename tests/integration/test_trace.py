@@ -25,11 +25,18 @@ METADATA = {"process_name", "process_sort_index", "thread_name", "thread_sort_in
 
 
 def contended_system(clock_mhz: float = 1000.0) -> System:
-    """Small buffers that stream, a slow link with latency, a shared bus, a DRAM with row misses."""
+    """Small buffers that stream, a slow link with latency, a shared bus, a DRAM with row misses
+    (rows small enough that these small tensors span every bank)."""
     components = {
         "array": {"kind": "systolic_array", "rows": 8, "cols": 8, "dataflow": "ws"},
         "bus": {"kind": "bus", "bandwidth_bytes_per_cycle": 16},
-        "dram": {"kind": "dram", "bandwidth_bytes_per_cycle": 4, "latency_cycles": 10, "row_miss_cycles": 3},
+        "dram": {
+            "kind": "dram",
+            "bandwidth_bytes_per_cycle": 4,
+            "latency_cycles": 10,
+            "row_miss_cycles": 3,
+            "row_bytes": 128,
+        },
     }
     links = [{"from": "bus.memory", "to": "dram.clients"}]
     for operand in ("ifmap", "filter", "ofmap"):
