@@ -75,7 +75,7 @@ class Nested(NamedTuple):
 
     since: int
     request: Timed
-    before: str
+    before: str | None
 
     def segments(self) -> list[tuple[str, float]]:
         return clipped(self.request, self.since, self.before)
@@ -89,12 +89,15 @@ class Timed(Protocol):
     def timeline(self) -> list[tuple[str, float]]: ...
 
 
-def clipped(request: Timed, since: float, before: str) -> list[tuple[str, float]]:
+def clipped(request: Timed, since: float, before: str | None) -> list[tuple[str, float]]:
     """``request``'s timeline from time ``since`` on; time from ``since`` to its issue goes to ``before``."""
     t = float(request.issued_at)
     if since <= t:
-        head = [(before, t - since)] if t > since else []
-        return [*head, *request.timeline()]
+        if t == since:
+            return request.timeline()
+        if before is None:
+            raise AssertionError(f"a request issued {t - since} cycles after the wait began, with no cause named")
+        return [(before, t - since), *request.timeline()]
     segments = []
     for label, cycles in request.timeline():
         end = t + cycles

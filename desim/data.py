@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from desim.workload import OPERANDS
+from desim.workload import OPERANDS, Layer
 
 TENSOR_SPACE = 1 << 40
 """Bytes of address space each tensor's region spans (more than any tensor desim accepts)."""
@@ -35,6 +35,15 @@ def tensor_base(tensor: str) -> int:
         return OPERANDS.index(tensor) * TENSOR_SPACE
     digest = int.from_bytes(hashlib.blake2b(tensor.encode("utf-8"), digest_size=8).digest(), "big") % (1 << 20)
     return (len(OPERANDS) + digest) * TENSOR_SPACE
+
+
+def tensor_bytes(layer: Layer, word_bytes: int) -> dict[str, int]:
+    """The size of each of a layer's operand tensors: the input, the ``K x N`` filters, the ``M x N`` output."""
+    return {
+        "ifmap": layer.ifmap_elements * word_bytes,
+        "filter": layer.k * layer.n * word_bytes,
+        "ofmap": layer.m * layer.n * word_bytes,
+    }
 
 
 class Tile:
@@ -144,9 +153,14 @@ def lines_of(extents: np.ndarray, line_bytes: int, base: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     first = (extents[:, 0] - base) // line_bytes
     last = (extents[:, 1] - 1 - base) // line_bytes
-    counts = last - first + 1
-    offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.unique(np.repeat(first, counts) + offsets)
+    if len(extents) == 1:
+        return np.arange(first[0], last[0] + 1, dtype=np.int64)
+    # Extents are sorted and disjoint: a line two of them share is the last of one and the first of
+    # the next, so starting each after the previous one's last line lists every line once.
+    first[1:] = np.maximum(first[1:], last[:-1] + 1)
+    counts = np.maximum(last - first + 1, 0)
+    ends = np.cumsum(counts)
+    return np.repeat(first - (ends - counts), counts) + np.arange(int(ends[-1]), dtype=np.int64)
 
 
 def line_extents(lines: np.ndarray, line_bytes: int, base: int, limit: int) -> np.ndarray:

@@ -240,6 +240,8 @@ def _value(value: Any) -> str:
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, tuple):
+        return f"[{', '.join(value)}]"
     return str(value)
 
 

@@ -38,6 +38,14 @@ class UndeclaredCause(RuntimeError):
     """A component charged a stall to a label it did not declare in ``stall_causes()``."""
 
 
+class UnexplainedWait(RuntimeError):
+    """A request took longer than its timeline accounts for: a hop held it without logging why.
+
+    A component that holds a transfer (to fetch what it lacks, say) must say so, with
+    :func:`~desim.route.resume_after`; the ledger never guesses where the time went.
+    """
+
+
 class Ledger:
     """Stall cycles per cause label; labels must be declared up front so reports have fixed columns."""
 
@@ -124,6 +132,12 @@ def _overlay(shares: dict[str, float], lo: float, hi: float, request: Request, b
         if overlap > _EPSILON:
             shares[label] = shares.get(label, 0.0) + overlap
         t = end
-    if hi > t + _EPSILON:  # completion lands on a whole cycle; the timeline is exact, so this is rounding only
+    if hi > t + _EPSILON:  # completion lands on a whole cycle, so anything short of one is rounding
+        if hi - t >= 1 - _EPSILON:
+            where = f"after {timeline[-1][0]!r}" if timeline else "from its issue"
+            raise UnexplainedWait(
+                f"a request waited {hi - t:g} cycles {where} that no hop accounts for (a component "
+                "held a transfer without resume_after)"
+            )
         label = timeline[-1][0] if timeline else before_issue
         shares[label] = shares.get(label, 0.0) + hi - max(lo, t)

@@ -17,7 +17,7 @@ from desim.limits import MAX_NUMBER
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 """Sentinel default: the parameter has no default and must be given."""
 
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", tuple: "a list of names"}
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -79,11 +79,12 @@ class Param:
     """One declared parameter of a component.
 
     Args:
-        type_: ``int``, ``float``, ``str`` or ``bool``.
+        type_: ``int``, ``float``, ``str``, ``bool``, or ``tuple`` for a list of distinct names
+            (``[ifmap, filter]`` in YAML, ``ifmap,filter`` in text), kept as a tuple.
         default: the value used when none is given, or ``REQUIRED``.
         unit: the unit of the value (``"bytes"``, ``"cycles"``), empty for plain names.
         description: one line saying what the parameter sets.
-        choices: the only accepted values, for string parameters.
+        choices: the only accepted values, for string parameters (and each name of a list).
         minimum: the smallest accepted value, for numbers.
         maximum: the largest accepted finite value, for numbers (at most, and by default, 2^53).
         positive: whether a number must be strictly greater than zero.
@@ -104,7 +105,7 @@ class Param:
         allow_inf: bool = False,
     ) -> None:
         if type_ not in _TYPE_NAMES:
-            raise TypeError(f"Param type must be one of int, float, str, bool; got {type_!r}")
+            raise TypeError(f"Param type must be one of int, float, str, bool, tuple; got {type_!r}")
         self.type = type_
         self.unit = unit
         self.description = description
@@ -132,6 +133,9 @@ class Param:
 
     def expected(self) -> str:
         """What an accepted value looks like, for error messages."""
+        if self.type is tuple:
+            names = f" from {', '.join(repr(c) for c in self.choices)}" if self.choices else ""
+            return f"a list of distinct names{names}"
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         text = _TYPE_NAMES[self.type]
@@ -162,6 +166,8 @@ class Param:
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return value.lower() == "true"
             return None
+        if self.type is tuple:
+            return self._names(value)
         if self.type is str:
             if not isinstance(value, str):
                 return None
@@ -181,12 +187,22 @@ class Param:
             return None
         return number
 
+    def _names(self, value: Any) -> tuple[str, ...] | None:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")] if value.strip() else []
+        if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+            return None
+        if len(set(value)) != len(value) or (self.choices and not set(value) <= set(self.choices)):
+            return None
+        return tuple(value)
+
     def describe(self) -> str:
         """One line for ``desim components``: name, type, default, unit and description."""
         default = "required" if self.required else f"default {_show(self.default)}"
         unit = f" {self.unit}" if self.unit else ""
-        choices = f", one of {'/'.join(self.choices)}" if self.choices else ""
-        return f"{self.name} ({self.type.__name__}{unit}, {default}{choices}): {self.description}"
+        kind = "list" if self.type is tuple else self.type.__name__
+        choices = f", {'of' if self.type is tuple else 'one of'} {'/'.join(self.choices)}" if self.choices else ""
+        return f"{self.name} ({kind}{unit}, {default}{choices}): {self.description}"
 
 
 def _as_int(value: Any) -> int | None:
@@ -211,4 +227,6 @@ def _as_float(value: Any) -> float | None:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return f"[{', '.join(value)}]"
     return "inf" if isinstance(value, float) and math.isinf(value) else repr(value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from desim.channel import Hop, Transfer
+from desim.channel import Hop, Nested, Transfer
 
 if TYPE_CHECKING:
     import simpy
@@ -146,3 +146,30 @@ class Route:
 def _start_all(transfers: list[Transfer]) -> None:
     for transfer in transfers:
         transfer.start()
+
+
+def resume_after(transfer: Transfer, requests: list[Request], before: str | None = None) -> None:
+    """Hold ``transfer`` at its hop until every one of ``requests`` has completed, then pass it on.
+
+    This is how a component serves a transfer by issuing requests of its own further down (a
+    storage level fetching what it lacks, a compressor passing on fewer bytes): the transfer's log
+    records the wait as :class:`~desim.channel.Nested` on the request that completed last, so the
+    stall ledger charges it to wherever that request spent its time, through any number of levels.
+    ``before`` names the cause of any time between the transfer's arrival and that request's
+    issue (None when the component issues its requests on arrival, as it must then).
+    """
+    pending = [request for request in requests if not request.event.triggered]
+    if not pending:
+        transfer.advance()
+        return
+    since = int(pending[0].event.env.now)
+    left = [len(pending)]
+
+    def done(event: simpy.Event) -> None:
+        left[0] -= 1
+        if not left[0]:
+            transfer.log.append(Nested(since, event.value, before))
+            transfer.advance()
+
+    for request in pending:
+        request.event.callbacks.append(done)

@@ -32,10 +32,10 @@ def distinct_inputs(layer: Layer, m_start: int, m_stop: int, k_start: int, k_sto
         return 0
     if every_element_distinct(layer):
         return rows * cols
-    span = _span(layer, (m_start, m_stop, k_start, k_stop))
-    if span is None:  # every window of the block lies past the bottom edge
+    reach = span(layer, (m_start, m_stop, k_start, k_stop))
+    if reach is None:  # every window of the block lies past the bottom edge
         return 0
-    first, stop = span
+    first, stop = reach
     seen = np.zeros(stop - first, dtype=bool)
     for address in addresses(layer, (m_start, m_stop, k_start, k_stop)):
         seen[address - first] = True
@@ -53,11 +53,11 @@ def first_use_inputs(layer: Layer, blocks: Sequence[Block]) -> list[int]:
     seen = np.zeros(layer.ifmap_height * layer.ifmap_width * layer.channels, dtype=bool)
     counts = []
     for block in blocks:
-        span = _span(layer, block)
-        if span is None or block[1] <= block[0] or block[3] <= block[2]:
+        reach = span(layer, block)
+        if reach is None or block[1] <= block[0] or block[3] <= block[2]:
             counts.append(0)
             continue
-        first, stop = span
+        first, stop = reach
         before = int(np.count_nonzero(seen[first:stop]))
         for address in addresses(layer, block):
             seen[address] = True
@@ -78,7 +78,7 @@ def _window(layer: Layer, k_start: int, k_stop: int) -> tuple[np.ndarray, np.nda
     return r, s, ch
 
 
-def _span(layer: Layer, block: Block) -> tuple[int, int] | None:
+def span(layer: Layer, block: Block) -> tuple[int, int] | None:
     """The addresses ``[first, stop)`` a block can reach (whole input rows), or None if none."""
     m_start, m_stop, k_start, k_stop = block
     row_elems = layer.ifmap_width * layer.channels

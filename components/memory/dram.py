@@ -54,6 +54,8 @@ class Dram(QueueStats, Memory):
 
     read_bytes = Stat("bytes", "bytes read")
     write_bytes = Stat("bytes", "bytes written")
+    tensor_read_bytes = Stat("bytes", "bytes read, by tensor (tensor: bytes)", initial={})
+    tensor_write_bytes = Stat("bytes", "bytes written, by tensor (tensor: bytes)", initial={})
     row_hits = Stat("transactions", "transactions to an open row")
     row_misses = Stat("transactions", "transactions that opened a row")
     busy_percent = Stat("%", "share of the layer's cycles the data bus was busy")
@@ -74,10 +76,15 @@ class Dram(QueueStats, Memory):
         return self._channel.stall_causes()
 
     def submit(self, transfer: Transfer) -> None:
-        if transfer.owner.is_write:
+        request = transfer.owner
+        if request.is_write:
             self.write_bytes += transfer.nbytes
+            by_tensor = self.tensor_write_bytes
         else:
             self.read_bytes += transfer.nbytes
+            by_tensor = self.tensor_read_bytes
+        tensor = request.tile.tensor
+        by_tensor[tensor] = by_tensor.get(tensor, 0) + transfer.nbytes
         self._channel.submit(transfer)
 
     def begin_layer(self, layer: Layer) -> None:

@@ -4,9 +4,11 @@ from fractions import Fraction
 
 import pytest
 
-from desim.ledger import Ledger, UndeclaredCause, largest_remainder
+from desim.channel import Nested
+from desim.ledger import Ledger, UndeclaredCause, UnexplainedWait, largest_remainder
 
 LABELS = ("cap", "queue", "service", "latency", "slot")
+NESTED = (*LABELS, "link", "l2 wait", "dram queue", "dram service", "l2 service")
 
 
 class FakeRequest:
@@ -124,3 +126,28 @@ def test_float_rounding_at_huge_lengths_falls_back_to_exact_fractions(total, sha
 
 def test_negative_shares_count_as_nothing():
     assert largest_remainder(4, {"a": -1.0, "b": 2.0}) == {"a": 0, "b": 4}
+
+
+def test_a_wait_no_hop_accounts_for_is_an_error_not_a_guess():
+    ledger = Ledger(LABELS)
+    with pytest.raises(UnexplainedWait, match="waited 3 cycles after 'service'"):
+        ledger.charge(0, 10, [(10, FakeRequest(0, ("queue", 2), ("service", 5)), "cap")])
+
+
+def test_a_nested_wait_is_the_timeline_of_the_request_below_from_the_moment_it_began():
+    below = FakeRequest(4, ("dram queue", 3), ("dram service", 2))  # issued at 4, done at 9
+    # A transfer that reached the level at 6 joined the fetch already under way: 6..7 queued, 7..9 served.
+    assert Nested(6, below, None).segments() == [("dram queue", 1), ("dram service", 2)]
+    # One that arrived at 2 and waited until the fetch was issued at 4 blames the named cause first.
+    assert Nested(2, below, "l2 wait").segments() == [("l2 wait", 2), ("dram queue", 3), ("dram service", 2)]
+    with pytest.raises(AssertionError, match="no cause named"):
+        Nested(2, below, None).segments()
+
+
+def test_a_stall_behind_a_forwarded_read_is_charged_to_the_deepest_cause():
+    # Issued at 0: a link 0..1, then at the level 1..9 behind its fetch (issued at 1: DRAM queue
+    # 1..4, service 4..9), then the level's port 9..11. The array stalled 3..11.
+    below = FakeRequest(1, ("dram queue", 3), ("dram service", 5))
+    above = FakeRequest(0, ("link", 1), *Nested(1, below, None).segments(), ("l2 service", 2))
+    ledger = Ledger(NESTED)
+    assert ledger.charge(3, 11, [(11, above, "cap")]) == {"dram queue": 1, "dram service": 5, "l2 service": 2}

@@ -1,0 +1,84 @@
+"""Storage levels that stack: scratchpads under a shared global buffer (L2) under a DRAM."""
+
+import pytest
+from helpers import ROOT, check_stall_report, read_report, run
+
+from desim.components.compute.ifmap_footprint import distinct_inputs
+from desim.io.arch_yaml import read_arch_yaml
+from desim.workload import Layer
+
+HIERARCHY = ROOT / "configs" / "hierarchy_l2.yaml"
+# Small enough to run fast, big enough that 16 KiB scratchpads stream and re-read their tiles.
+LAYERS = [
+    Layer("conv", 40, 40, 3, 3, 32, 64, 1),
+    Layer("strided", 45, 45, 5, 5, 16, 48, 2),
+    Layer.gemm("gemm", 200, 96, 180),
+]
+
+
+def hierarchy(**l2):
+    system = read_arch_yaml(HIERARCHY)
+    for param, value in l2.items():
+        system = system.with_param("l2", param, value)
+    return system
+
+
+@pytest.mark.parametrize("policy", ["planned", "lru"])
+def test_an_l2_that_holds_the_layer_reads_each_tensor_from_dram_once(policy):
+    results = run(hierarchy(capacity_bytes=1 << 24, line_bytes=1, policy=policy), LAYERS)
+    for result in results:
+        layer, s = result.layer, result.stats
+        reads = s["dram.tensor_read_bytes"]
+        assert reads["ifmap"] == distinct_inputs(layer, 0, layer.m, 0, layer.k)
+        assert reads["filter"] == layer.k * layer.n
+        assert "ofmap" not in reads  # spilled partial sums are read back from the L2
+        assert s["dram.tensor_write_bytes"]["ofmap"] == s["sram_ofmap.dram_write_bytes"]
+        # The scratchpads stream and fetch more than that from the L2, which serves it all.
+        fetched = s["sram_ifmap.dram_read_bytes"] + s["sram_filter.dram_read_bytes"]
+        assert fetched > reads["ifmap"] + reads["filter"]
+        assert s["l2.fill_bytes"] == s["dram.read_bytes"]
+        assert s["l2.read_bytes"] == fetched + s["sram_ofmap.dram_read_bytes"]
+
+
+def test_a_shrinking_l2_reads_more_from_dram_never_less():
+    capacities = [1 << 24, 1 << 16, 1 << 14, 1 << 12, 1 << 10]
+    dram_reads = []
+    for capacity in capacities:
+        results = run(hierarchy(capacity_bytes=capacity), LAYERS)
+        dram_reads.append(sum(result.stats["dram.read_bytes"] for result in results))
+    assert dram_reads == sorted(dram_reads)
+    assert dram_reads[-1] > dram_reads[0]
+
+
+def test_lru_keeps_what_it_can_and_never_reads_less_than_the_distinct_bytes():
+    layer = LAYERS[0]
+    distinct = distinct_inputs(layer, 0, layer.m, 0, layer.k) + layer.k * layer.n
+    reads = {}
+    for capacity in (1 << 24, 1 << 13, 1 << 10):
+        (result,) = run(hierarchy(capacity_bytes=capacity, policy="lru", line_bytes=1), [layer])
+        s = result.stats
+        reads[capacity] = s["dram.tensor_read_bytes"]["ifmap"] + s["dram.tensor_read_bytes"]["filter"]
+        assert s["l2.peak_occupancy_bytes"] <= capacity
+    assert reads[1 << 24] == distinct < reads[1 << 13] <= reads[1 << 10]
+
+
+def test_stalls_behind_l2_misses_are_charged_to_the_dram_and_to_the_l2(tmp_path):
+    from click.testing import CliRunner
+
+    from desim.cli import main
+
+    topology = tmp_path / "layers.csv"
+    topology.write_text(
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+        "conv, 40, 40, 3, 3, 32, 64, 1,\nstrided, 45, 45, 5, 5, 16, 48, 2,\n"
+    )
+    result = CliRunner().invoke(main, ["run", "-q", "-a", str(HIERARCHY), "-t", str(topology), "-p", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "hierarchy_l2" / "STALL_REPORT.csv"
+    check_stall_report(report)
+    rows = read_report(report)
+    columns = list(rows[0])
+    assert {"l2 queue", "l2 service", "l2 latency", "dram queue", "dram service", "dram latency"} <= set(columns)
+    charged = {label: sum(int(row[label]) for row in rows) for label in columns if label.startswith(("l2 ", "dram "))}
+    assert charged["l2 service"] > 0 and charged["dram latency"] > 0
+    assert not any(label.endswith("capacity") and "l2" in label for label in columns)
