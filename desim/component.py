@@ -9,7 +9,7 @@ is built, checked (:meth:`Component.check`), elaborated on a SimPy environment
 The engine only distinguishes roles, never hardware:
 
 - :class:`Compute` executes layers; a layer ends when every compute unit's process ends.
-- :class:`Buffer` stages one operand on chip (reports group traffic by its ``operand``).
+- :class:`Buffer` stages operands on chip for a compute unit, by the contract in :mod:`desim.staging`.
 - :class:`Interconnect` carries transfers between its neighbours (transparent on routes).
 - :class:`Memory` is where routes end and transfers are served.
 """
@@ -24,12 +24,13 @@ from desim.errors import DesimError
 from desim.params import Param
 from desim.ports import REQUEST, Port, PortBinding
 from desim.stats import Stat
-from desim.workload import OPERANDS, Layer
+from desim.workload import Layer
 
 if TYPE_CHECKING:
     import simpy
 
     from desim.channel import Channel, Hop
+    from desim.staging import Staging, StagingPlan
     from desim.system import System
     from desim.trace import Trace
 
@@ -180,9 +181,27 @@ class Compute(Component):
 
 
 class Buffer(Component):
-    """On-chip storage that stages one operand of a layer between memory and compute."""
+    """On-chip storage that stages a compute unit's operands (one, several or all) between memory and compute.
 
-    operand = Param(str, choices=OPERANDS, description="which operand this buffer holds")
+    The compute unit hands it a plan per operand (:meth:`stage`) and talks to what comes back
+    (:class:`~desim.staging.Staging`). Every buffer reports its traffic below it per operand in
+    the ``traffic`` stat, which the reports read.
+    """
+
+    capacity_bytes: int
+    traffic = Stat(
+        "bytes",
+        "per operand: bytes read and written below, first and last cycle of that traffic from layer start",
+        initial={},
+    )
+
+    def holds(self) -> tuple[str, ...]:
+        """The operands this buffer may stage (empty: any the compute units route to it)."""
+        return ()
+
+    def stage(self, operand: str, plan: StagingPlan) -> Staging:
+        """Serve ``operand`` of the current layer by ``plan``; called once per operand per layer."""
+        raise NotImplementedError
 
 
 class Interconnect(Component):

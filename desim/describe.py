@@ -97,8 +97,11 @@ def draw_system(system: System, path: str | Path) -> Path:
     labels = {node: f"{node}\n({c.kind})" for node, c in components.items()}
     box_w = max(text_size(label, NODE_POINTS)[0] for label in labels.values()) + 0.2
     box_h = 0.55
-    links = {(src, dst): Link.from_attrs(src, dst, attrs) for src, dst, attrs in system.graph.edges(data=True)}
-    edge_labels = {pair: _link_label(link) for pair, link in links.items() if not link.is_ideal()}
+    links = {
+        (src, dst, key): Link.from_attrs(src, dst, attrs)
+        for src, dst, key, attrs in system.graph.edges(keys=True, data=True)
+    }
+    edge_labels = {ends: _link_label(link) for ends, link in links.items() if not link.is_ideal()}
     label_w = max((text_size(text, EDGE_POINTS)[0] for text in edge_labels.values()), default=0.0)
     column_step, row_step = box_w + max(label_w + 0.5, 1.0), box_h + 0.45
 
@@ -139,9 +142,13 @@ def draw_system(system: System, path: str | Path) -> Path:
         ax.text(x, y, labels[node], ha="center", va="center", fontsize=NODE_POINTS, linespacing=1.3, zorder=3)
         taken.append((x - box_w / 2, y - box_h / 2, x + box_w / 2, y + box_h / 2))
 
-    for (src, dst), link in links.items():
-        # A link within a column, or one skipping a column, bends around the boxes in between.
-        bend = 0.0 if column_of[dst] - column_of[src] == 1 else 0.3
+    for (src, dst, key), link in links.items():
+        # A link within a column, or one skipping a column, bends around the boxes in between;
+        # parallel links between one pair (one per port) fan out.
+        parallel = sorted(system.graph[src][dst])
+        bend = (0.0 if column_of[dst] - column_of[src] == 1 else 0.3) + 0.25 * (
+            parallel.index(key) - (len(parallel) - 1) / 2
+        )
         colour = IDEAL_COLOUR if link.is_ideal() else LIMITED_COLOUR
         ax.add_patch(
             FancyArrowPatch(
@@ -160,8 +167,8 @@ def draw_system(system: System, path: str | Path) -> Path:
                 clip_on=False,
             )
         )
-        if (src, dst) in edge_labels:
-            text = edge_labels[(src, dst)]
+        if (src, dst, key) in edge_labels:
+            text = edge_labels[(src, dst, key)]
             x, y = _label_spot(positions[src], positions[dst], bend, text_size(text, EDGE_POINTS), taken)
             ax.text(
                 x,

@@ -1,9 +1,11 @@
-"""A system: a networkx ``DiGraph`` whose nodes are components and whose edges are links.
+"""A system: a networkx ``MultiDiGraph`` whose nodes are components and whose edges are links.
 
 A node carries ``kind`` (a registered component kind) and ``params`` (a mapping); an edge runs
 from a request port to a response port and carries ``src_port``, ``dst_port`` and optionally
-``bandwidth_bytes_per_cycle`` and ``latency_cycles``. Adding a global buffer, a second array or
-a mesh is a change of graph, not of code.
+``bandwidth_bytes_per_cycle`` and ``latency_cycles``. A request port takes one link, so an
+edge's key is its ``src_port``: two nodes may be joined by several links, one per port (an array
+reading IFMAP and FILTER from one unified buffer). Adding a global buffer, a second array or a
+mesh is a change of graph, not of code.
 
 Lifecycle: build the graph -> :meth:`System.validate` (kinds known, params typed, ports connected
 with compatible roles, routes exist; errors name the node and port) -> :meth:`System.elaborate`
@@ -53,11 +55,11 @@ _NODE_NAME = re.compile(r"[^\s.\x00-\x1f\x7f]+")
 
 
 class System:
-    """Components wired by links, as a networkx ``DiGraph``.
+    """Components wired by links, as a networkx ``MultiDiGraph`` (edges keyed by ``src_port``).
 
     Args:
         graph: nodes with ``kind`` and ``params``; edges with ``src_port``, ``dst_port`` and
-            optional link parameters.
+            optional link parameters (a ``DiGraph`` is taken too: it has one link per pair).
         name: the run name (reports go under a folder of this name).
         word_bytes: bytes per operand element (SCALE-Sim's word).
         clock_mhz: the accelerator's clock; only traces and reports in seconds use it.
@@ -67,7 +69,7 @@ class System:
 
     def __init__(
         self,
-        graph: nx.DiGraph,
+        graph: nx.DiGraph | nx.MultiDiGraph,
         *,
         name: str = "desim_run",
         word_bytes: int = 1,
@@ -108,7 +110,7 @@ class System:
         """Build from plain data: ``{node: {"kind": ..., **params}}`` and links such as
         ``{"from": "array.ifmap", "to": "sram_ifmap.compute", "latency_cycles": 2}``.
         """
-        graph = nx.DiGraph()
+        graph = nx.MultiDiGraph()
         for node, spec in components.items():
             params = dict(spec)
             kind = params.pop("kind", None)
@@ -176,7 +178,7 @@ class System:
         """
         return self._instantiate()[0]
 
-    def _instantiate(self) -> tuple[dict[str, Component], dict[tuple[str, str], Link]]:
+    def _instantiate(self) -> tuple[dict[str, Component], dict[tuple[str, str, str], Link]]:
         try:
             components = self._components()
             links = self._links(components)
@@ -202,9 +204,9 @@ class System:
             components[node].system = self
         return components
 
-    def _links(self, components: dict[str, Component]) -> dict[tuple[str, str], Link]:
+    def _links(self, components: dict[str, Component]) -> dict[tuple[str, str, str], Link]:
         links = {}
-        for src, dst, attrs in self.graph.edges(data=True):
+        for src, dst, key, attrs in self.graph.edges(keys=True, data=True):
             for node, port_name, role in ((src, attrs["src_port"], REQUEST), (dst, attrs["dst_port"], RESPONSE)):
                 declared = components[node].declared_ports
                 port = declared.get(port_name)
@@ -221,10 +223,10 @@ class System:
                         f"request port to a response port)",
                         key=f"{node}.{port_name}",
                     )
-            links[(src, dst)] = Link.from_attrs(src, dst, attrs)
+            links[(src, dst, key)] = Link.from_attrs(src, dst, attrs)
         return links
 
-    def _bind_ports(self, components: dict[str, Component], links: dict[tuple[str, str], Link]) -> None:
+    def _bind_ports(self, components: dict[str, Component], links: dict[tuple[str, str, str], Link]) -> None:
         for node, component in components.items():
             for port_name, port in component.declared_ports.items():
                 if port.role == REQUEST:
@@ -241,7 +243,9 @@ class System:
                     raise DesimError(f"takes one link, but {len(attached)} attach: {', '.join(attached)}", key=key)
                 if port.role == REQUEST:
                     nodes = self._path(components, node, port_name, attached[0])
-                    on_the_way = [links[pair] for pair in itertools.pairwise(nodes)]
+                    on_the_way = [links[(node, nodes[1], port_name)]]
+                    for a, b in itertools.pairwise(nodes[1:]):  # through interconnects: their first link a -> b
+                        on_the_way.append(links[(a, b, min(self.graph[a][b]))])
                     component.bind(port_name, PortBinding(peer=components[nodes[-1]], nodes=nodes, links=on_the_way))
 
     def _path(self, components: dict[str, Component], src: str, port_name: str, first: str) -> list[str]:
@@ -257,7 +261,7 @@ class System:
                 key=key,
             )
         carriers = {n for n, c in components.items() if isinstance(c, Interconnect)}
-        view = nx.subgraph_view(self.graph, filter_edge=lambda a, b: a in carriers)
+        view = nx.subgraph_view(self.graph, filter_edge=lambda a, b, _: a in carriers)
         reachable = nx.single_source_shortest_path(view, first)
         found = sorted(n for n in reachable if n != src and isinstance(components[n], wanted))
         if not found:
@@ -296,23 +300,30 @@ def run_name_problem(name: str) -> str | None:
     return None
 
 
-def _sorted_copy(graph: nx.DiGraph) -> nx.DiGraph:
-    """``graph`` with its nodes and edges in name order, its attributes copied (not shared)."""
-    ordered = nx.DiGraph()
+def _sorted_copy(graph: nx.DiGraph | nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """``graph`` as a multigraph keyed by request port, nodes and links in name order, attributes copied."""
+    ordered = nx.MultiDiGraph()
     for node in sorted(graph):
         ordered.add_node(node, **copy.deepcopy(graph.nodes[node]))
-    for src, dst in sorted(graph.edges):
-        ordered.add_edge(src, dst, **copy.deepcopy(graph.edges[src, dst]))
+    edges = sorted(graph.edges(data=True), key=lambda edge: (edge[0], str(edge[2].get("src_port")), edge[1]))
+    for src, dst, attrs in edges:
+        if "src_port" not in attrs or "dst_port" not in attrs:
+            raise DesimError("a link must name the ports it joins (src_port, dst_port)", key=f"{src}->{dst}")
+        if ordered.has_edge(src, dst, key=attrs["src_port"]):
+            raise DesimError(f"takes one link, but two run to {dst!r}", key=f"{src}.{attrs['src_port']}")
+        ordered.add_edge(src, dst, key=attrs["src_port"], **copy.deepcopy(attrs))
     return ordered
 
 
 def add_link(
-    graph: nx.DiGraph, src: str, src_port: str, dst: str, dst_port: str, *, key: str = "", **attrs: Any
+    graph: nx.MultiDiGraph, src: str, src_port: str, dst: str, dst_port: str, *, key: str = "", **attrs: Any
 ) -> None:
-    """Add the link ``src.src_port -> dst.dst_port``; one link per ordered pair of nodes."""
-    if graph.has_edge(src, dst):
-        raise DesimError(f"a second link from {src!r} to {dst!r}; one link joins a pair of nodes", key=key or None)
-    graph.add_edge(src, dst, src_port=src_port, dst_port=dst_port, **attrs)
+    """Add the link ``src.src_port -> dst.dst_port``; a request port takes one link."""
+    if graph.has_edge(src, dst, key=src_port):
+        raise DesimError(
+            f"a second link from {src}.{src_port} to {dst!r}; a request port takes one link", key=key or None
+        )
+    graph.add_edge(src, dst, key=src_port, src_port=src_port, dst_port=dst_port, **attrs)
 
 
 def _endpoint(text: Any, key: str) -> tuple[str, str]:

@@ -285,12 +285,12 @@ class _Watch:
         self.finished.append(finish)
         self.nbytes.append(transfer.nbytes)
         client = transfer.client
-        operand = getattr(client, "operand", None)
+        tensor = getattr(getattr(transfer.owner, "tile", None), "tensor", None)
         direction = "write" if transfer.owner.is_write else "read"
         self.trace.slice(
             self.owner,
             self.prefix + self.channel.lane(transfer),
-            f"{direction} {operand or getattr(client, 'name', client)}",
+            f"{direction} {tensor or getattr(client, 'name', client)}",
             start,
             finish,
             bytes=transfer.nbytes,

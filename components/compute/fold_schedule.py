@@ -44,33 +44,11 @@ from desim.components.compute.ifmap_footprint import distinct_inputs, first_use_
 from desim.components.compute.tiles import LayerTiles, share
 from desim.data import Tile
 from desim.errors import DesimError
+from desim.staging import StagingPlan
 from desim.workload import Layer
 
 MAX_STEPS = 1 << 23
 """Most steps a layer's schedule may have (each is a tuple held in memory while the layer runs)."""
-
-
-@dataclass(frozen=True)
-class OperandPlan:
-    """What one buffer moves for a layer, as a list of *runs* taken in order.
-
-    A run takes ``hold[j]`` bytes of room and reads ``fetch[j]`` bytes from memory into it. For
-    IFMAP and FILTER the two are equal; for OFMAP a run is room for results, and reads back
-    spilled partial sums once write ``after_write[j]`` (an index into the layer's writes, in
-    order) has landed. A resident plan's runs stay until the layer ends; otherwise each run is
-    released after the last step that reads it.
-    """
-
-    fetch: list[int]
-    hold: list[int]
-    resident: bool
-    unique_bytes: int
-    """The operand's distinct bytes: the least any plan can read (or write, for OFMAP)."""
-    tiles: list[Tile | None]
-    """What each run fetches (None where it fetches nothing): the same data, the same tile."""
-    after_write: list[int] | None = None
-    writes: list[Tile] | None = None
-    """For OFMAP, what each write of the layer carries, in order."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +64,7 @@ class FoldSchedule:
 
     mapping: Mapping
     steps: list[tuple[int, int, bool, int, bool, int, int, int, int, int]]
-    plans: dict[str, OperandPlan]
+    plans: dict[str, StagingPlan]
     used_pes: int
     """Sum over folds of used_rows * used_cols."""
     fold_of: np.ndarray
@@ -298,12 +276,13 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
         )
     )
     plans = {
-        operand: OperandPlan(
+        operand: StagingPlan(
             [e * word_bytes for e in plan.fetch],
             [e * word_bytes for e in plan.hold],
             plan.resident,
             plan.unique_bytes * word_bytes,
             plan.tiles,
+            capacity[operand],
             plan.after_write,
             plan.writes,
         )
@@ -328,8 +307,9 @@ def _input_plan(
     n: np.ndarray,
     blocks: list[Tile | None],
     word_bytes: int,
-) -> tuple[np.ndarray, np.ndarray, OperandPlan]:
-    """Per step, the run it reads and whether to release it after; and the plan (in elements).
+) -> tuple[np.ndarray, np.ndarray, StagingPlan]:
+    """Per step, the run it reads and whether to release it after; and the plan (in elements,
+    its budget left for :func:`build_schedule` to fill in).
 
     Resident: one run per tile, at its first use (tiles are numbered in order of first use), which
     fetches ``blocks[tile]``: what no earlier tile brought. Streaming: a tile that fits the stage
@@ -342,7 +322,7 @@ def _input_plan(
         first = np.zeros(int(tile.max()) + 1, dtype=np.int64)
         first[tile] = elems  # every use of a tile has the same count: its first use's
         runs = first.tolist()
-        return run, np.zeros(steps, dtype=bool), OperandPlan(runs, runs, True, unique, blocks)
+        return run, np.zeros(steps, dtype=bool), StagingPlan(runs, runs, True, unique, blocks, 0)
     whole = (elems <= stage)[fold_of]
     key_tile = np.where(whole, tile[fold_of], -1 - fold_of)
     key_part = np.where(whole, 0, part)
@@ -365,7 +345,7 @@ def _input_plan(
             strict=True,
         )
     ]
-    return run, last, OperandPlan(runs, runs, False, unique, run_tiles)
+    return run, last, StagingPlan(runs, runs, False, unique, run_tiles, 0)
 
 
 def _ofmap_plan(
@@ -381,7 +361,7 @@ def _ofmap_plan(
     block_of: np.ndarray,
     blocks: list[Tile],
     word_bytes: int,
-) -> tuple[np.ndarray, np.ndarray, OperandPlan]:
+) -> tuple[np.ndarray, np.ndarray, StagingPlan]:
     """Per step, the OFMAP run it needs and the elements it writes after; and the plan.
 
     Fold ``f``'s results belong to ``blocks[block_of[f]]``; a step writes its share of them, and
@@ -418,12 +398,13 @@ def _ofmap_plan(
         )
     ]
     after_runs = after[new_run].tolist()
-    plan = OperandPlan(
+    plan = StagingPlan(
         fetch[new_run].tolist(),
         hold[new_run].tolist(),
         False,
         layer.m * layer.n,
         [writes[index] if index >= 0 else None for index in after_runs],
+        0,
         after_runs,
         writes,
     )

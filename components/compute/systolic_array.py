@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from desim import REQUEST, Compute, DesimError, Param, Port, ProcessGenerator, Stat
-from desim.components.compute.dataflow import DATAFLOWS, map_layer
+from desim import REQUEST, Buffer, Compute, DesimError, Param, Port, ProcessGenerator, Stat
+from desim.components.compute.dataflow import DATAFLOWS, Mapping, map_layer
 from desim.components.compute.fold_schedule import FoldSchedule, build_schedule, check_steps
-from desim.components.memory.scratchpad import Scratchpad
+from desim.components.compute.sharing import best_split, candidate_splits
 from desim.ledger import Ledger
 from desim.limits import MAX_CYCLES
 from desim.params import show_number
@@ -16,6 +16,7 @@ from desim.workload import OPERANDS, Layer
 if TYPE_CHECKING:
     import simpy
 
+    from desim.staging import Staging
     from desim.system import System
     from desim.trace import Trace
 
@@ -54,9 +55,9 @@ class SystolicArray(Compute):
     cols = Param(int, 32, "PEs", "columns of processing elements (SCALE-Sim ArrayWidth)", minimum=1, maximum=MAX_EDGE)
     dataflow = Param(str, "ws", choices=DATAFLOWS, description="output, weight or input stationary")
 
-    ifmap = Port(REQUEST, "reads IFMAP tiles", peer=Scratchpad)
-    filter = Port(REQUEST, "reads FILTER tiles", peer=Scratchpad)
-    ofmap = Port(REQUEST, "writes OFMAP results and partial sums", peer=Scratchpad)
+    ifmap = Port(REQUEST, "reads IFMAP tiles", peer=Buffer)
+    filter = Port(REQUEST, "reads FILTER tiles", peer=Buffer)
+    ofmap = Port(REQUEST, "writes OFMAP results and partial sums", peer=Buffer)
 
     total_cycles = Stat("cycles", "layer length, SCALE-Sim's convention (elapsed cycles - 1)")
     compute_cycles = Stat("cycles", "cycles spent computing, same convention (sum of fold cycles - 1)")
@@ -86,25 +87,35 @@ class SystolicArray(Compute):
             buffer = binding.peer
             key = f"{self.name}.{operand}"
             if len(binding.nodes) != 2:
-                raise DesimError(f"must link straight to its scratchpad, not through {binding.nodes[1]!r}", key=key)
-            if buffer.operand != operand:
+                raise DesimError(f"must link straight to its buffer, not through {binding.nodes[1]!r}", key=key)
+            held = buffer.holds()
+            if held and operand not in held:
                 raise DesimError(
-                    f"connects to {buffer.name!r}, which holds {buffer.operand!r}, not {operand!r}", key=key
+                    f"connects to {buffer.name!r}, which holds {', '.join(map(repr, held))}, not {operand!r}", key=key
                 )
             if not binding.links[0].is_ideal():
                 raise DesimError(
-                    "the array reads its scratchpads at the rate its fold timing assumes, so this link "
+                    "the array reads its buffers at the rate its fold timing assumes, so this link "
                     "cannot have its own bandwidth or latency",
                     key=key,
                 )
-            # An array edge's worth of words per cycle passes between the array and each buffer.
-            needed = 2 * edge_words * self.system.word_bytes
-            if buffer.capacity_bytes < needed:
+        # An array edge's worth of words per cycle passes between the array and each operand's room.
+        needed = 2 * edge_words * self.system.word_bytes
+        for buffer, operands in self._sharing().items():
+            if buffer.capacity_bytes < needed * len(operands):
+                shared = f"shared by {len(operands)} operands " if len(operands) > 1 else ""
                 raise DesimError(
-                    f"{buffer.capacity_bytes} bytes cannot double-buffer a {edge_words}-word edge of the "
-                    f"{self.rows}x{self.cols} array (it needs at least {needed})",
+                    f"{buffer.capacity_bytes} bytes {shared}cannot double-buffer a {edge_words}-word edge of the "
+                    f"{self.rows}x{self.cols} array (it needs at least {needed * len(operands)})",
                     key=f"{buffer.name}.capacity_bytes",
                 )
+
+    def _sharing(self) -> dict[Buffer, list[str]]:
+        """Each buffer the array talks to, and the operands it stages there."""
+        sharing: dict[Buffer, list[str]] = {}
+        for operand in OPERANDS:
+            sharing.setdefault(getattr(self, operand).peer, []).append(operand)
+        return sharing
 
     def check_layer(self, layer: Layer) -> None:
         """The layer's folds, compute cycles and steps are within the limits (checked before time starts)."""
@@ -119,10 +130,29 @@ class SystolicArray(Compute):
                 f"needs {mapping.ideal_cycles():,} cycles of compute on the {self.rows}x{self.cols} array; "
                 f"desim simulates layers of fewer than {show_number(MAX_CYCLES)} cycles"
             )
-        check_steps(layer, mapping, self.system.word_bytes, self._capacities())
+        check_steps(layer, mapping, self.system.word_bytes, self._budgets(layer, mapping))
 
-    def _capacities(self) -> dict[str, int]:
-        return {operand: getattr(self, operand).peer.capacity_bytes for operand in OPERANDS}
+    def _budgets(self, layer: Layer, mapping: Mapping) -> dict[str, int]:
+        """Each operand's room: its buffer's capacity, or its share of one it shares (see ``sharing``)."""
+        word = self.system.word_bytes
+        sharing = self._sharing()
+        budgets = {ops[0]: buffer.capacity_bytes for buffer, ops in sharing.items() if len(ops) == 1}
+        for buffer, operands in sharing.items():  # with three operands, at most one buffer is shared
+            if len(operands) == 1:
+                continue
+            least = 2 * max(self.rows, self.cols) * word
+            splits = [
+                {**budgets, **split} for split in candidate_splits(layer, word, buffer.capacity_bytes, operands, least)
+            ]
+            for split in splits:  # refuse a schedule too large to hold before building any
+                check_steps(layer, mapping, word, split)
+
+            def traffic(split: dict[str, int], operands: list[str] = operands) -> int:
+                plans = build_schedule(layer, mapping, word, split).plans
+                return sum(sum(plans[op].fetch) + sum(t.nbytes for t in plans[op].writes or ()) for op in operands)
+
+            budgets = best_split(splits, traffic) if len(splits) > 1 else splits[0]
+        return budgets
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
@@ -134,30 +164,30 @@ class SystolicArray(Compute):
 
     def stall_causes(self) -> list[str]:
         """Every label the ledger may charge: each buffer's, which name what lies below them."""
-        buffers = [getattr(self, operand).peer for operand in OPERANDS]
-        return list(dict.fromkeys(label for buffer in buffers for label in buffer.stall_causes()))
+        return list(dict.fromkeys(label for buffer in self._sharing() for label in buffer.stall_causes()))
 
     def run_layer(self, layer: Layer) -> simpy.Event:
         schedule = self._schedule(layer)
         self._step, self._steps = 0, len(schedule.steps)
-        for operand in OPERANDS:
-            getattr(self, operand).peer.serve(schedule.plans[operand])
-        return self.env.process(self._execute(layer, schedule))
+        stages = [getattr(self, operand).peer.stage(operand, schedule.plans[operand]) for operand in OPERANDS]
+        return self.env.process(self._execute(layer, schedule, *stages))
 
     def _schedule(self, layer: Layer) -> FoldSchedule:
         """The layer's schedule; layers of the same shape (ResNet's repeated blocks) share one."""
         key = layer.shape
         if key not in self._schedules:
             mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
-            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, self._capacities())
+            budgets = self._budgets(layer, mapping)
+            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, budgets)
         return self._schedules[key]
 
-    def _execute(self, layer: Layer, schedule: FoldSchedule) -> ProcessGenerator:
+    def _execute(
+        self, layer: Layer, schedule: FoldSchedule, ifmap: Staging, filter_: Staging, ofmap: Staging
+    ) -> ProcessGenerator:
         env = self.env
-        ifmap, filter_, ofmap = self.ifmap.peer, self.filter.peer, self.ofmap.peer
         ready_i, ready_f, ready_o = ifmap.ready, filter_.ready, ofmap.ready
-        # Single-ported SRAMs need to know which bank each step uses: (position in a step's runs, buffer).
-        banked = [(i, buffer) for i, buffer in enumerate((ifmap, filter_, ofmap)) if buffer.single_ported]
+        # Single-ported SRAMs need to know which bank each step uses: (position in a step's runs, staging).
+        banked = [(i, staged) for i, staged in enumerate((ifmap, filter_, ofmap)) if staged.single_ported]
         ledger = Ledger(self.stall_causes())
         trace = self.trace
         start = env.now
@@ -192,16 +222,16 @@ class SystolicArray(Compute):
                 first = env.now - start
             if banked:
                 runs = (run_i, run_f, run_o)
-                for i, buffer in banked:
-                    buffer.begin_step(runs[i])
+                for i, staged in banked:
+                    staged.begin_step(runs[i])
             if cycles:
                 yield env.timeout(cycles)
                 if trace is not None:
                     fold = int(schedule.fold_of[step])
                     trace.slice(self.name, "folds", f"fold {fold}", env.now - cycles, env.now, fold=fold, step=step)
             busy += cycles
-            for _, buffer in banked:
-                buffer.end_step()
+            for _, staged in banked:
+                staged.end_step()
             if release_i:
                 ifmap.release(run_i)
             if release_f:

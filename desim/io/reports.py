@@ -9,8 +9,9 @@ end, atomically (a temporary file renamed into place). The writer creates its fi
 folder it is given (a run's staging folder, see :mod:`desim.io.outputs`); it never replaces any.
 
 Where the numbers come from: the compute component's stats (see ``COMPUTE_STATS``) give cycles,
-utilisation and SRAM counts; each buffer's ``dram_read_bytes``/``dram_write_bytes`` and
-``dram_first_cycle``/``dram_last_cycle``, grouped by its operand, give the DRAM columns. Cycle
+utilisation and SRAM counts; the buffers' ``traffic`` (a stat the buffer role declares: per
+operand, bytes read and written below and the cycles that traffic spans) gives the DRAM columns,
+SCALE-Sim's name for the traffic below the array's buffers. Cycle
 columns follow SCALE-Sim: ``Total Cycles`` is the index of the layer's last cycle (elapsed - 1).
 Average bandwidths, SRAM and DRAM alike, are words moved over ``Total Cycles``: the layer's mean
 demand.
@@ -158,10 +159,7 @@ class ReportWriter:
             for node in system.nodes_of(Memory)
             if all(n in system.kind_of(node).declared_stats for n in MEMORY_STATS)
         ]
-        self.buffers = {
-            operand: [n for n in system.nodes_of(Buffer) if system.params_of(n).get("operand") == operand]
-            for operand in OPERANDS
-        }
+        self.buffers = system.nodes_of(Buffer)
         self.word_bytes = system.word_bytes
         self.units = {
             f"{node}.{name}": stat.unit
@@ -257,15 +255,15 @@ class ReportWriter:
             self.layers.append(figures)
 
     def _dram(self, stats: dict[str, Any], operand: str) -> dict[str, int]:
-        """DRAM traffic of an operand's buffers: words, and the window of cycles it spans."""
-        direction = "write" if operand == "ofmap" else "read"
+        """An operand's traffic below its buffers (each buffer's ``traffic``): words, and the cycles it spans."""
+        direction = "write_bytes" if operand == "ofmap" else "read_bytes"
         nbytes, starts, stops = 0, [], []
-        for buffer in self.buffers[operand]:
-            moved = stats[f"{buffer}.dram_{direction}_bytes"]
-            if moved:
-                nbytes += moved
-                starts.append(stats[f"{buffer}.dram_first_cycle"])
-                stops.append(stats[f"{buffer}.dram_last_cycle"])
+        for buffer in self.buffers:
+            traffic = stats[f"{buffer}.traffic"].get(operand)
+            if traffic and traffic[direction]:
+                nbytes += traffic[direction]
+                starts.append(traffic["first_cycle"])
+                stops.append(traffic["last_cycle"])
         return {"words": nbytes // self.word_bytes, "start": min(starts, default=0), "stop": max(stops, default=0)}
 
     def _memory_totals(self, node: str) -> dict[str, float]:

@@ -126,7 +126,7 @@ def test_row_misses_and_latency_together():
 
 def test_a_link_latency_is_charged_both_ways_to_that_link():
     sys_ = system(rows=4, cols=4, sram_bytes=1024, bandwidth=4)
-    sys_.graph.edges["sram_ifmap", "bus"]["latency_cycles"] = 3
+    sys_.graph.edges["sram_ifmap", "bus", "memory"]["latency_cycles"] = 3
     s = stats_of(sys_)
     # The IFMAP read crosses the link as a request (0..3) and reaches the DRAM after the FILTER
     # read (asked at 0, served 0..4): it queues 3..4, is served 4..8, crosses back 8..11. The

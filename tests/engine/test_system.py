@@ -108,7 +108,7 @@ def test_wrong_peer_class_is_named():
     components, links = parts()
     links[0] = {"from": "array.ifmap", "to": "dram.clients"}
     error = error_of(components, links)
-    assert error.key == "array.ifmap" and "needs Scratchpad" in error.message
+    assert error.key == "array.ifmap" and "needs Buffer" in error.message
 
 
 def test_two_memories_behind_one_port_is_ambiguous():

@@ -198,7 +198,7 @@ def test_two_arrays_share_one_dram_and_wait_in_its_queue(monkeypatch):
 
 def test_a_slow_link_names_its_queue_in_the_ledger():
     sys_ = system(rows=8, cols=8, sram_bytes=2048, bandwidth=64)
-    sys_.graph.edges["sram_ifmap", "bus"]["bandwidth_bytes_per_cycle"] = 1
+    sys_.graph.edges["sram_ifmap", "bus", "memory"]["bandwidth_bytes_per_cycle"] = 1
     (result,) = run(sys_, [Layer("c", 16, 16, 3, 3, 16, 32)])
     ledger = result.stats["array.stall_cause_cycles"]
     slow = "bus.clients->sram_ifmap.memory service"  # read data crosses the link back to the buffer
