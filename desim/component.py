@@ -97,13 +97,22 @@ class Component:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def bind(self, port: str, binding: PortBinding) -> None:
-        """Attach what a request port leads to; called by the system before :meth:`check`."""
-        self.__dict__[port] = binding
+    def bind(self, port: str, bindings: list[PortBinding]) -> None:
+        """Attach what a request port leads to; called by the system before :meth:`check`.
 
-    def request_bindings(self) -> dict[str, PortBinding | None]:
-        """Each request port's binding by port name, None where the port is not connected."""
-        return {name: self.__dict__.get(name) for name, port in self.declared_ports.items() if port.role == REQUEST}
+        A port of one link gets its binding as the attribute of its name; one of ``multiple``
+        links gets the tuple of them, in the order of the nodes they lead to.
+        """
+        self.__dict__[port] = tuple(bindings) if self.declared_ports[port].multiple else bindings[0]
+
+    def request_bindings(self) -> dict[str, list[PortBinding]]:
+        """Each request port's bindings by port name (empty where the port is not connected)."""
+        bindings = {}
+        for name, port in self.declared_ports.items():
+            if port.role == REQUEST:
+                bound = self.__dict__.get(name)
+                bindings[name] = [] if bound is None else list(bound) if port.multiple else [bound]
+        return bindings
 
     def check(self) -> None:
         """Validate what needs the bound ports and ``self.system`` (operands match, sizes fit).
@@ -133,7 +142,7 @@ class Component:
         forwards requests declares what lies below it; one that adds causes of its own lists
         them before ``super().stall_causes()``.
         """
-        routes = [binding.route for binding in self.request_bindings().values() if binding is not None]
+        routes = [binding.route for bindings in self.request_bindings().values() for binding in bindings]
         return list(dict.fromkeys(label for route in routes if route is not None for label in route.stall_causes()))
 
     def channels(self) -> list[Channel]:

@@ -63,7 +63,8 @@ def describe_system(system: System) -> str:
     ports = [
         (node, port_name, binding)
         for node, component in components.items()
-        for port_name, binding in component.request_bindings().items()
+        for port_name, bindings in component.request_bindings().items()
+        for binding in bindings or [None]
     ]
     width = max((len(f"{node}.{port}") for node, port, _ in ports), default=0)
     for node, port_name, binding in ports:

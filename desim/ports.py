@@ -28,7 +28,8 @@ class Port:
         description: one line saying what travels through the port.
         peer: for a request port, the component class (or classes) the port must reach.
         required: whether validation fails when the port is left unconnected.
-        multiple: whether more than one link may attach (a bus serving many clients).
+        multiple: whether more than one link may attach (a bus serving many clients; a request
+            port in front of several next levels, bound to one route per link in node-name order).
     """
 
     def __init__(
@@ -44,8 +45,6 @@ class Port:
             raise ValueError(f"port role must be {REQUEST!r} or {RESPONSE!r}, got {role!r}")
         if peer is not None and role != REQUEST:
             raise ValueError("only request ports name a peer")
-        if multiple and role == REQUEST:
-            raise ValueError("a request port has one link; only response ports take many")
         self.role = role
         self.description = description
         self.peer = peer

@@ -242,11 +242,14 @@ class System:
                 if len(attached) > 1 and not port.multiple:
                     raise DesimError(f"takes one link, but {len(attached)} attach: {', '.join(attached)}", key=key)
                 if port.role == REQUEST:
-                    nodes = self._path(components, node, port_name, attached[0])
-                    on_the_way = [links[(node, nodes[1], port_name)]]
-                    for a, b in itertools.pairwise(nodes[1:]):  # through interconnects: their first link a -> b
-                        on_the_way.append(links[(a, b, min(self.graph[a][b]))])
-                    component.bind(port_name, PortBinding(peer=components[nodes[-1]], nodes=nodes, links=on_the_way))
+                    bindings = []
+                    for first in sorted(attached):
+                        nodes = self._path(components, node, port_name, first)
+                        on_the_way = [links[(node, first, port_name)]]
+                        for a, b in itertools.pairwise(nodes[1:]):  # through interconnects: their first link a -> b
+                            on_the_way.append(links[(a, b, min(self.graph[a][b]))])
+                        bindings.append(PortBinding(peer=components[nodes[-1]], nodes=nodes, links=on_the_way))
+                    component.bind(port_name, bindings)
 
     def _path(self, components: dict[str, Component], src: str, port_name: str, first: str) -> list[str]:
         """The nodes from ``src`` through ``first`` to the one component of the port's peer class."""
@@ -283,8 +286,8 @@ class System:
         for component in components.values():
             component.elaborate(env, self)
         for component in components.values():
-            for binding in component.request_bindings().values():
-                if binding is not None:
+            for bindings in component.request_bindings().values():
+                for binding in bindings:
                     binding.route = _route(env, binding, components)
         return components
 

@@ -110,8 +110,8 @@ class Trace:
         # A component's own channels are drawn in its process; the rest (links) get one each.
         owners = {channel: component.name for component in self._components for channel in component.channels()}
         for component in self._components:
-            for binding in component.request_bindings().values():
-                if binding is not None and binding.route is not None:
+            for bindings in component.request_bindings().values():
+                for binding in bindings:
                     for hop in binding.route.hops():
                         if isinstance(hop, Channel) and hop not in owners:
                             owners[hop] = hop.name

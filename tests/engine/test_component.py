@@ -75,6 +75,6 @@ def test_describe_lists_params_ports_and_stats():
     assert "hits (hits): how often" in text
 
 
-def test_request_ports_cannot_take_many_links():
+def test_only_request_ports_name_a_peer():
     with pytest.raises(ValueError):
-        Port(REQUEST, multiple=True)
+        Port(RESPONSE, peer=Component)

@@ -310,8 +310,8 @@ def bad_cases(tmp_path):
             "i.yaml:7: clock_ghz: unknown key",
         ),
         "unknown yaml kind": (
-            ["-a", write(tmp_path / "j.yaml", yaml.replace("kind: bus,", "kind: crossbar,")), "-t", topo],
-            "j.yaml:13: bus.kind: unknown kind 'crossbar'",
+            ["-a", write(tmp_path / "j.yaml", yaml.replace("kind: bus,", "kind: ring_bus,")), "-t", topo],
+            "j.yaml:13: bus.kind: unknown kind 'ring_bus'",
         ),
         "link to a missing node": (
             ["-a", write(tmp_path / "k.yaml", yaml.replace("to: dram.clients", "to: hbm.clients")), "-t", topo],

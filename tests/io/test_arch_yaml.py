@@ -46,9 +46,9 @@ def test_unknown_top_level_key(tmp_path):
 
 
 def test_unknown_kind(tmp_path):
-    text = TWIN.replace("kind: bus,", "kind: crossbar,")
+    text = TWIN.replace("kind: bus,", "kind: ring_bus,")
     error = error_of(tmp_path, text)
-    assert error.line == line_of(text, "crossbar") and "unknown kind 'crossbar'" in error.message
+    assert error.line == line_of(text, "ring_bus") and "unknown kind 'ring_bus'" in error.message
 
 
 def test_unknown_param(tmp_path):

@@ -1,0 +1,93 @@
+"""A crossbar in front of several memory channels: each byte goes to the channel its address (or operand) picks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from desim import REQUEST, RESPONSE, DesimError, Interconnect, Memory, Param, Port, Stat
+from desim.data import Tile
+from desim.route import Request, resume_after
+from desim.workload import OPERANDS
+
+if TYPE_CHECKING:
+    from desim.channel import Transfer
+
+SELECTS = ("address", "operand")
+
+
+class Crossbar(Interconnect, Memory):
+    """Splits traffic over the next levels its ``memory`` port links to (channels, in node-name order).
+
+    With ``select: address`` the address space is interleaved over the ``N`` channels in
+    granules of ``interleave_bytes``: granule ``g`` belongs to channel ``g mod N``, and a
+    transaction that spans granules of several channels is split among them. With ``select:
+    operand`` every byte of a tensor goes to one channel: IFMAP to the first, FILTER to the second,
+    OFMAP to the third (counting round when there are fewer). The crossbar itself adds no time;
+    give its links a bandwidth and latency. A transaction completes when every part of it has;
+    its wait is nested in the stall ledger, so stalls are charged to the channel that held it up.
+    """
+
+    kind = "crossbar"
+
+    select = Param(str, "address", choices=SELECTS, description="route by address interleaving or by operand")
+    interleave_bytes = Param(int, 4096, "bytes", "granule of the address interleaving", minimum=1)
+    transaction_bytes = Param(int, 4096, "bytes", "size of the transactions it takes from its clients", minimum=1)
+
+    clients = Port(RESPONSE, "requests from buffers and levels above", multiple=True)
+    memory = Port(REQUEST, "the channels it spreads traffic over", peer=Memory, multiple=True)
+
+    bytes_by_channel = Stat("bytes", "bytes carried to and from each channel (node: bytes)", initial={})
+
+    def check(self) -> None:
+        if len(self.memory) < 2:
+            raise DesimError(
+                "links to one channel; a crossbar spreads traffic over two or more", key=f"{self.name}.memory"
+            )
+
+    def hop(self, came_from: str = "", going_to: str = "") -> Crossbar:
+        return self
+
+    def submit(self, transfer: Transfer) -> None:
+        """Pass the transaction's bytes on to their channels; it moves on once all have been served."""
+        tile = transfer.tile
+        routes = [binding.route for binding in self.memory]
+        channels = len(routes)
+        if self.select == "operand":
+            parts = {OPERANDS.index(tile.tensor) % channels if tile.tensor in OPERANDS else 0: tile}
+        else:
+            parts = _interleave(tile, self.interleave_bytes, channels)
+        write = transfer.owner.is_write
+        requests: list[Request] = []
+        for channel, part in parts.items():
+            route = routes[channel]
+            node = self.memory[channel].peer.name
+            self.bytes_by_channel[node] = self.bytes_by_channel.get(node, 0) + part.nbytes
+            requests.append(route.write(part, transfer.client) if write else route.read(part, transfer.client))
+        resume_after(transfer, requests)
+
+
+def _interleave(tile: Tile, granule: int, channels: int) -> dict[int, Tile]:
+    """``tile`` split into the parts each channel holds, in address order within each part."""
+    extents = tile.extents()
+    start, stop = extents[:, 0], extents[:, 1]
+    first, last = start // granule, (stop - 1) // granule
+    if len(extents) == 1 and first[0] == last[0]:  # one granule: the common case, no splitting
+        return {int(first[0] % channels): tile}
+    counts = last - first + 1
+    offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    granules = np.repeat(first, counts) + offsets
+    pieces = np.stack(
+        (
+            np.maximum(np.repeat(start, counts), granules * granule),
+            np.minimum(np.repeat(stop, counts), (granules + 1) * granule),
+        ),
+        axis=1,
+    )
+    owner = granules % channels
+    parts = {}
+    for channel in np.unique(owner).tolist():
+        mine = pieces[owner == channel]
+        parts[channel] = Tile(tile.tensor, int((mine[:, 1] - mine[:, 0]).sum()), mine)
+    return parts
