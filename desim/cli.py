@@ -248,7 +248,7 @@ def run(
     """Simulate a topology on an architecture and write the reports."""
     from desim.console import Progress, layer_line, summary_table
     from desim.io.outputs import RunFolder, check_writable, relative_to
-    from desim.io.reports import REPORT_FILES, ReportWriter, check_reportable
+    from desim.io.reports import REPORT_PATTERNS, ReportWriter, check_reportable
     from desim.plots import PLOT_FILES, need_matplotlib, plot_run
     from desim.simulation import Simulation
     from desim.trace import Trace
@@ -265,12 +265,12 @@ def run(
     if plot:
         need_matplotlib()
     own_trace = plot and not trace_file
-    owned = (*REPORT_FILES, TRACE_NAME, *PLOT_FILES)
-    folder = RunFolder(outdir, system.name, owned if plot else REPORT_FILES, owned)
+    owned = (*REPORT_PATTERNS, TRACE_NAME, *PLOT_FILES)
+    folder = RunFolder(outdir, system.name, owned if plot else REPORT_PATTERNS, owned)
     user_trace = Path(trace_file) if trace_file else None
     if user_trace is not None:
         check_writable(user_trace, "trace")
-        _refuse_overwriting(user_trace, "trace", inputs.files, folder.destination, (*REPORT_FILES, *PLOT_FILES))
+        _refuse_overwriting(user_trace, "trace", inputs.files, folder.destination, (*REPORT_PATTERNS, *PLOT_FILES))
     started = time.perf_counter()
     described = {"architecture": inputs.architecture, "topology": inputs.topology, "input_type": input_type}
     plotted: list[Path] = []
@@ -288,8 +288,8 @@ def run(
                         reports.add(result)
                         if not folder.published:
                             folder.publish()  # the first layer is done: the reports replace the old ones
-                        util = result.stats[f"{reports.array}.overall_util_percent"]
-                        progress.finished(None if quiet else layer_line(reports.layers[-1], util))
+                        layer = reports.layers[-1]
+                        progress.finished(None if quiet else layer_line(layer, layer["overall_util_percent"]))
             except BaseException as stop:
                 if trace is not None:
                     _close_trace(trace, keep=folder.published)

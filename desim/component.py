@@ -24,7 +24,7 @@ from desim.errors import DesimError
 from desim.params import Param
 from desim.ports import REQUEST, Port, PortBinding
 from desim.stats import Stat
-from desim.workload import Layer
+from desim.workload import Layer, Share
 
 if TYPE_CHECKING:
     import simpy
@@ -175,13 +175,17 @@ class Component:
 
 
 class Compute(Component):
-    """A unit that executes layers: the simulation runs a layer until every compute unit is done."""
+    """A unit that executes layers: the simulation runs a layer until every compute unit is done.
 
-    def check_layer(self, layer: Layer) -> None:
-        """Raise DesimError if this unit cannot run ``layer``; called for every layer before time starts."""
+    With several units, each runs its :class:`~desim.workload.Share` of a layer, as the system's
+    ``split`` decides (all of it, by default).
+    """
 
-    def run_layer(self, layer: Layer) -> simpy.Event:
-        """Start executing ``layer`` and return the event that fires when it is done."""
+    def check_layer(self, layer: Layer, share: Share) -> None:
+        """Raise DesimError if this unit cannot run ``share`` of ``layer``; called before time starts."""
+
+    def run_layer(self, layer: Layer, share: Share) -> simpy.Event:
+        """Start executing ``share`` of ``layer`` and return the event that fires when it is done."""
         raise NotImplementedError
 
     def progress(self) -> float:

@@ -25,7 +25,7 @@ from desim.component import Compute
 from desim.errors import DesimError
 from desim.params import show_number
 from desim.system import System
-from desim.workload import Layer
+from desim.workload import Layer, split_layer
 
 if TYPE_CHECKING:
     from desim.component import ProcessGenerator
@@ -60,9 +60,11 @@ class Simulation:
             if layer.shape in checked:  # layers of one shape (ResNet's repeated blocks) pass or fail alike
                 continue
             checked.add(layer.shape)
-            for compute in computes:
+            for compute, share in zip(computes, split_layer(layer, len(computes), self.system.split), strict=True):
+                if share.empty:
+                    continue
                 try:
-                    compute.check_layer(layer)
+                    compute.check_layer(layer, share)
                 except DesimError as error:
                     raise DesimError(
                         error.message, line=layer.line, key=f"layer {index} ({layer.name}) on {compute.name}"
@@ -97,10 +99,13 @@ class Simulation:
                     trace.begin_layer(index, layer, env.now)
                 for component in components:
                     component.begin_layer(layer)
-                done = [compute.run_layer(layer) for compute in computes]
+                shares = split_layer(layer, len(computes), self.system.split)
+                running = [(compute, share) for compute, share in zip(computes, shares, strict=True) if not share.empty]
+                done = [compute.run_layer(layer, share) for compute, share in running]
                 finished = done[0] if len(done) == 1 else simpy.AllOf(env, done)
                 if progress is not None:
-                    env.process(_report_progress(env, finished, computes, index, progress))
+                    busy = [compute for compute, _ in running]
+                    env.process(_report_progress(env, finished, busy, index, progress))
                 env.run(until=finished)
                 if env.now >= limits.MAX_CYCLES:  # past it, times in floats (ledger, trace) lose whole cycles
                     raise DesimError(

@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from desim.component import Compute, Memory
+from desim.component import Compute
 from desim.errors import DesimError
-from desim.io.reports import LEDGER_STAT
+from desim.io.reports import LEDGER_STAT, critical
 from desim.simulation import Simulation
 from desim.system import System
 from desim.workload import Layer
@@ -51,11 +51,12 @@ class SweepRow:
     value: Any
     """The value as the parameter's type."""
     total_cycles: int
-    """Sum over layers of the compute unit's ``total_cycles``."""
+    """Sum over layers of the compute unit's ``total_cycles`` (with several, the one that finished last)."""
     stall_cycles: int
-    """Sum over layers of the compute unit's ``stall_cycles``."""
+    """Sum over layers of that compute unit's ``stall_cycles``."""
     dram_bytes: int | None
-    """Bytes read and written by the memory nodes, summed; None if no memory counts them."""
+    """Bytes read and written by the main memories (those at the ends of the hierarchy), summed; None if
+    no memory counts them."""
     stall_causes: dict[str, int]
     """The stall ledger summed over layers (label -> cycles), in the compute unit's label order."""
 
@@ -129,15 +130,18 @@ def iter_sweep(
     locates layer errors). ``system`` itself is left as it was.
     """
     values = sweep_values(system, vary)
-    compute = _compute_node(system)
-    declared = system.kind_of(compute).declared_stats
-    missing = [name for name in NEEDED_STATS if name not in declared]
-    if missing:
-        kind = system.kind_of(compute).kind
-        raise DesimError(f"kind {kind!r} lacks the stats a sweep sums: {', '.join(missing)}", key=compute)
+    computes = system.nodes_of(Compute)
+    if not computes:
+        raise DesimError("the system has no compute unit to sum cycles of", file=system.source)
+    for compute in computes:
+        declared = system.kind_of(compute).declared_stats
+        missing = [name for name in NEEDED_STATS if name not in declared]
+        if missing:
+            kind = system.kind_of(compute).kind
+            raise DesimError(f"kind {kind!r} lacks the stats a sweep sums: {', '.join(missing)}", key=compute)
     memory_stats = [
         f"{node}.{stat}"
-        for node in system.nodes_of(Memory)
+        for node in system.main_memories()
         for stat in MEMORY_BYTE_STATS
         if stat in system.kind_of(node).declared_stats
     ]
@@ -149,15 +153,13 @@ def iter_sweep(
         except DesimError as error:
             raise _at_point(error, vary, text, workload_source) from None
         points.append((text, value, point))
-    ledger = f"{compute}.{LEDGER_STAT}" if LEDGER_STAT in declared else None
-    return _run_points(workload, points, compute, ledger, memory_stats)
+    return _run_points(workload, points, computes, memory_stats)
 
 
 def _run_points(
     workload: Sequence[Layer],
     points: list[tuple[str, Any, System]],
-    compute: str,
-    ledger: str | None,
+    computes: list[str],
     memory_stats: list[str],
 ) -> Iterator[SweepRow]:
     for text, value, system in points:
@@ -165,10 +167,11 @@ def _run_points(
         causes: dict[str, int] = {}
         for result in Simulation(system).run(workload):
             stats = result.stats
+            compute = critical(stats, computes)
             total += stats[f"{compute}.total_cycles"]
             stalls += stats[f"{compute}.stall_cycles"]
             moved += sum(stats[name] for name in memory_stats)
-            for label, cycles in (stats[ledger] if ledger else {}).items():
+            for label, cycles in stats.get(f"{compute}.{LEDGER_STAT}", {}).items():
                 causes[label] = causes.get(label, 0) + cycles
         yield SweepRow(text, value, total, stalls, int(moved) if memory_stats else None, causes)
 
@@ -192,10 +195,3 @@ def _at_point(error: DesimError, vary: Vary, text: str, workload_source: str | N
         line=error.line,
         key=error.key,
     )
-
-
-def _compute_node(system: System) -> str:
-    computes = system.nodes_of(Compute)
-    if len(computes) != 1:
-        raise DesimError(f"a sweep sums one compute unit's cycles; this system has {len(computes)}", file=system.source)
-    return computes[0]

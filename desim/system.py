@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from desim.channel import Channel
-from desim.component import Component, Interconnect
+from desim.component import Component, Interconnect, Memory
 from desim.errors import DesimError
 from desim.link import LINK_PARAMS, Link
 from desim.params import Param
 from desim.ports import REQUEST, RESPONSE, PortBinding
 from desim.registry import Registry, default_registry
 from desim.route import Route
+from desim.workload import SPLITS
 
 if TYPE_CHECKING:
     import simpy
@@ -44,6 +45,12 @@ SETTINGS = {
     "word_bytes": Param(int, 1, "bytes", "bytes per operand element", minimum=1, maximum=256),
     "clock_mhz": Param(
         float, 1000.0, "MHz", "accelerator clock (trace time, bandwidth in GB/s)", minimum=1e-3, maximum=1e6
+    ),
+    "split": Param(
+        str,
+        "every",
+        choices=SPLITS,
+        description="with several compute units: each runs every layer, or a share of N or M",
     ),
 }
 """A system's own settings, beside its components and links."""
@@ -63,6 +70,8 @@ class System:
         name: the run name (reports go under a folder of this name).
         word_bytes: bytes per operand element (SCALE-Sim's word).
         clock_mhz: the accelerator's clock; only traces and reports in seconds use it.
+        split: how the compute units share each layer (``every``, ``n`` or ``m``; see
+            :func:`~desim.workload.split_layer`).
         source: the file the system came from, named in error messages.
         registry: where kinds are looked up; the installed components by default.
     """
@@ -74,11 +83,12 @@ class System:
         name: str = "desim_run",
         word_bytes: int = 1,
         clock_mhz: float = 1000.0,
+        split: str = "every",
         source: str | Path | None = None,
         registry: Registry | None = None,
     ) -> None:
         values = {}
-        for key, value in (("name", name), ("word_bytes", word_bytes), ("clock_mhz", clock_mhz)):
+        for key, value in (("name", name), ("word_bytes", word_bytes), ("clock_mhz", clock_mhz), ("split", split)):
             try:
                 values[key] = SETTINGS[key].coerce(value)
             except DesimError as error:
@@ -97,6 +107,7 @@ class System:
         self.name = values["name"]
         self.word_bytes = values["word_bytes"]
         self.clock_mhz = values["clock_mhz"]
+        self.split = values["split"]
         self.source = str(source) if source is not None else None
         self.registry = registry if registry is not None else default_registry()
 
@@ -149,6 +160,7 @@ class System:
             name=self.name,
             word_bytes=self.word_bytes,
             clock_mhz=self.clock_mhz,
+            split=self.split,
             source=self.source,
             registry=self.registry,
         )
@@ -159,6 +171,14 @@ class System:
             node
             for node, data in self.graph.nodes(data=True)
             if data.get("kind") in self.registry and issubclass(self.registry.get(data["kind"]), role)
+        ]
+
+    def main_memories(self) -> list[str]:
+        """The memories where hierarchies end: those that pass nothing further down (no request port)."""
+        return [
+            node
+            for node in self.nodes_of(Memory)
+            if not any(port.role == REQUEST for port in self.kind_of(node).declared_ports.values())
         ]
 
     def kind_of(self, node: str) -> type[Component]:

@@ -18,6 +18,9 @@ from desim.params import brief, parse_int
 
 OPERANDS = ("ifmap", "filter", "ofmap")
 """The three operands of a layer, in report order."""
+SPLITS = ("every", "n", "m")
+"""How a layer's work is shared among compute units: each runs all of it, or a share of its output
+channels (``n``) or of its output rows (``m``)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,49 @@ class Layer:
     def ifmap_elements(self) -> int:
         """Distinct input elements of the whole layer."""
         return self.ifmap_height * self.ifmap_width * self.channels
+
+
+@dataclass(frozen=True)
+class Share:
+    """The part of a layer's GEMM one compute unit runs: output rows ``[m_start, m_stop)`` and output
+    channels ``[n_start, n_stop)``, with all of ``K``. Its tiles keep their place in the layer's tensors."""
+
+    m_start: int
+    m_stop: int
+    n_start: int
+    n_stop: int
+
+    @classmethod
+    def whole(cls, layer: Layer) -> Share:
+        return cls(0, layer.m, 0, layer.n)
+
+    @property
+    def m(self) -> int:
+        return self.m_stop - self.m_start
+
+    @property
+    def n(self) -> int:
+        return self.n_stop - self.n_start
+
+    @property
+    def empty(self) -> bool:
+        return self.m <= 0 or self.n <= 0
+
+
+def split_layer(layer: Layer, units: int, split: str) -> list[Share]:
+    """Each of ``units`` compute units' share of ``layer`` under the policy ``split`` (see ``SPLITS``).
+
+    ``n`` and ``m`` share the output channels or rows out in near-equal runs, in unit order; a
+    unit whose run is empty (more units than channels) sits the layer out.
+    """
+    whole = Share.whole(layer)
+    if split == "every" or units == 1:
+        return [whole] * units
+    if split == "n":
+        return [Share(0, layer.m, layer.n * i // units, layer.n * (i + 1) // units) for i in range(units)]
+    if split == "m":
+        return [Share(layer.m * i // units, layer.m * (i + 1) // units, 0, layer.n) for i in range(units)]
+    raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
 
 
 def select_layers(spec: str, layers: Sequence[Layer], *, key: str = "layers") -> set[int]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from desim.workload import Layer
+from desim.workload import Layer, Share
 
 DATAFLOWS = ("os", "ws", "is")
 
@@ -72,9 +72,9 @@ class Mapping:
         return row_fold, col_fold, used_rows, used_cols
 
 
-def map_layer(layer: Layer, rows: int, cols: int, dataflow: str) -> Mapping:
-    """Map ``layer`` onto a ``rows x cols`` array with ``dataflow`` (``os``, ``ws`` or ``is``)."""
-    m, n, k = layer.m, layer.n, layer.k
+def map_layer(layer: Layer, rows: int, cols: int, dataflow: str, share: Share | None = None) -> Mapping:
+    """Map ``layer`` (or ``share`` of it) onto a ``rows x cols`` array with ``dataflow`` (``os``, ``ws`` or ``is``)."""
+    m, n, k = (share.m, share.n, layer.k) if share is not None else (layer.m, layer.n, layer.k)
     extents = {"os": (m, n, k), "ws": (k, n, m), "is": (k, m, n)}
     if dataflow not in extents:
         raise ValueError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}")

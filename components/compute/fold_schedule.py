@@ -45,7 +45,7 @@ from desim.components.compute.tiles import LayerTiles, share
 from desim.data import Tile
 from desim.errors import DesimError
 from desim.staging import StagingPlan
-from desim.workload import Layer
+from desim.workload import Layer, Share
 
 MAX_STEPS = 1 << 23
 """Most steps a layer's schedule may have (each is a tuple held in memory while the layer runs)."""
@@ -117,7 +117,7 @@ def _stages(word_bytes: int, capacity: dict[str, int]) -> dict[str, int]:
     return {operand: max(1, max(1, nbytes // word_bytes) // 2) for operand, nbytes in capacity.items()}
 
 
-def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> _Tiling:
+def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int], share: Share) -> _Tiling:
     words = {operand: max(1, nbytes // word_bytes) for operand, nbytes in capacity.items()}
     stage = _stages(word_bytes, capacity)
     row_fold, col_fold, used_rows, used_cols, reads = _fold_tiles(mapping)
@@ -126,27 +126,37 @@ def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str,
     everything = np.arange(folds, dtype=np.int64)
     row_folds = mapping.row_folds
 
+    # The folds' ranges of the spatial dimensions, and the share's ranges of M and N, in layer coordinates.
     rows_of = [(r * rows, r * rows + int(used_rows[r])) for r in range(row_folds)]
     cols_of = [(c * cols, c * cols + int(used_cols[c * row_folds])) for c in range(mapping.col_folds)]
-    if mapping.dataflow == "ws":
+    all_m, all_n, all_k = (share.m_start, share.m_stop), (share.n_start, share.n_stop), (0, layer.k)
+
+    def in_m(span: tuple[int, int]) -> tuple[int, int]:
+        return span[0] + share.m_start, span[1] + share.m_start
+
+    def in_n(span: tuple[int, int]) -> tuple[int, int]:
+        return span[0] + share.n_start, span[1] + share.n_start
+
+    folds_rc = list(zip(row_fold.tolist(), col_fold.tolist(), strict=True))
+    if mapping.dataflow == "ws":  # rows span K, columns N
         i_tile = row_fold
-        i_blocks = [(0, layer.m, k0, k1) for k0, k1 in rows_of]
+        i_blocks = [(*all_m, *k) for k in rows_of]
         f_tile, f_elems = everything, used_rows * used_cols
-        f_blocks = [(rows_of[r], cols_of[c]) for r, c in zip(row_fold.tolist(), col_fold.tolist(), strict=True)]
-        o_block, o_blocks = col_fold, [((0, layer.m), n) for n in cols_of]
-    elif mapping.dataflow == "os":
+        f_blocks = [(rows_of[r], in_n(cols_of[c])) for r, c in folds_rc]
+        o_block, o_blocks = col_fold, [(all_m, in_n(n)) for n in cols_of]
+    elif mapping.dataflow == "os":  # rows span M, columns N
         i_tile = row_fold
-        i_blocks = [(m0, m1, 0, layer.k) for m0, m1 in rows_of]
+        i_blocks = [(*in_m(m), *all_k) for m in rows_of]
         f_tile, f_elems = col_fold, used_cols * t
-        f_blocks = [((0, layer.k), n) for n in cols_of]
+        f_blocks = [(all_k, in_n(n)) for n in cols_of]
         o_block = everything
-        o_blocks = [(rows_of[r], cols_of[c]) for r, c in zip(row_fold.tolist(), col_fold.tolist(), strict=True)]
+        o_blocks = [(in_m(rows_of[r]), in_n(cols_of[c])) for r, c in folds_rc]
     else:  # "is": IFMAP stationary, rows span K and columns span M
         i_tile = everything
-        i_blocks = [(*cols_of[c], *rows_of[r]) for r, c in zip(row_fold.tolist(), col_fold.tolist(), strict=True)]
+        i_blocks = [(*in_m(cols_of[c]), *rows_of[r]) for r, c in folds_rc]
         f_tile, f_elems = row_fold, used_rows * t
-        f_blocks = [(k, (0, layer.n)) for k in rows_of]
-        o_block, o_blocks = col_fold, [(m, (0, layer.n)) for m in cols_of]
+        f_blocks = [(k, all_n) for k in rows_of]
+        o_block, o_blocks = col_fold, [(in_m(m), all_n) for m in cols_of]
 
     # Input operands: resident if their distinct elements fit, else streamed tile by tile.
     i_first = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64)
@@ -154,7 +164,7 @@ def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str,
     i_resident = i_unique <= words["ifmap"]
     i_counts = i_first if i_resident else np.asarray([distinct_inputs(layer, *b) for b in i_blocks], dtype=np.int64)
     i_elems = i_counts[i_tile]
-    f_unique = layer.k * layer.n
+    f_unique = layer.k * share.n
     f_resident = f_unique <= words["filter"]
 
     # Results: os folds write final outputs; ws/is column folds keep their block or spill it.
@@ -199,7 +209,7 @@ def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str,
     )
 
 
-def check_steps(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> None:
+def check_steps(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int], share: Share) -> None:
     """Raise DesimError if the layer's schedule would have more than ``MAX_STEPS`` steps.
 
     Cheap for every layer that is far from the limit: an upper bound (every tile counted at its
@@ -212,7 +222,7 @@ def check_steps(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[
         int((-(-count // stage[op])).max()) for count, op in zip(reads, ("ifmap", "filter", "ofmap"), strict=True)
     )
     if mapping.folds * finest > MAX_STEPS:
-        _refuse_steps(int(_tiling(layer, mapping, word_bytes, capacity).parts.sum()), capacity)
+        _refuse_steps(int(_tiling(layer, mapping, word_bytes, capacity, share).parts.sum()), capacity)
 
 
 def _refuse_steps(steps: int, capacity: dict[str, int]) -> None:
@@ -224,12 +234,15 @@ def _refuse_steps(steps: int, capacity: dict[str, int]) -> None:
         )
 
 
-def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int]) -> FoldSchedule:
-    """Schedule ``layer`` on ``mapping`` with buffers of ``capacity[operand]`` bytes.
+def build_schedule(
+    layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int], share: Share | None = None
+) -> FoldSchedule:
+    """Schedule ``share`` of ``layer`` (all of it by default) on ``mapping``, with ``capacity[operand]`` bytes of room.
 
     Runs and result shares are whole words.
     """
-    tiling = _tiling(layer, mapping, word_bytes, capacity)
+    share = share if share is not None else Share.whole(layer)
+    tiling = _tiling(layer, mapping, word_bytes, capacity, share)
     parts, stage = tiling.parts, tiling.stage
     _refuse_steps(int(parts.sum()), capacity)
     row_fold, reduces, block, spill = tiling.row_fold, tiling.reduces, tiling.block, tiling.spill
@@ -257,7 +270,18 @@ def build_schedule(layer: Layer, mapping: Mapping, word_bytes: int, capacity: di
         f_tile, f_elems, f_resident, f_unique, stage["filter"], fold_of, part, n, f_blocks, word_bytes
     )
     o_run, o_write, o_plan = _ofmap_plan(
-        layer, reduces, block, spill, row_fold, row_folds, fold_of, part, n, tiling.o_block, o_blocks, word_bytes
+        share.m * share.n,
+        reduces,
+        block,
+        spill,
+        row_fold,
+        row_folds,
+        fold_of,
+        part,
+        n,
+        tiling.o_block,
+        o_blocks,
+        word_bytes,
     )
     cycles = _share(np.full(folds, mapping.cycles_per_fold, dtype=np.int64)[fold_of], part, n)
     booked = [np.where(last_part, counts[fold_of], 0) for counts in tiling.reads]
@@ -349,7 +373,7 @@ def _input_plan(
 
 
 def _ofmap_plan(
-    layer: Layer,
+    unique: int,
     reduces: bool,
     block: np.ndarray,
     spill: np.ndarray,
@@ -402,7 +426,7 @@ def _ofmap_plan(
         fetch[new_run].tolist(),
         hold[new_run].tolist(),
         False,
-        layer.m * layer.n,
+        unique,
         [writes[index] if index >= 0 else None for index in after_runs],
         0,
         after_runs,

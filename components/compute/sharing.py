@@ -19,16 +19,18 @@ from collections.abc import Callable, Sequence
 from itertools import combinations
 
 from desim.components.compute.ifmap_footprint import distinct_inputs
-from desim.workload import Layer
+from desim.workload import Layer, Share
 
 INPUTS = ("ifmap", "filter")
 
 
-def candidate_splits(layer: Layer, word_bytes: int, capacity: int, operands: Sequence[str], least: int) -> list[dict]:
-    """The budgets worth trying for ``operands`` sharing ``capacity`` bytes, each at least ``least``."""
+def candidate_splits(
+    layer: Layer, share: Share, word_bytes: int, capacity: int, operands: Sequence[str], least: int
+) -> list[dict]:
+    """The budgets worth trying for ``operands`` of ``share`` sharing ``capacity`` bytes, each at least ``least``."""
     whole = {
-        "ifmap": distinct_inputs(layer, 0, layer.m, 0, layer.k) * word_bytes,
-        "filter": layer.k * layer.n * word_bytes,
+        "ifmap": distinct_inputs(layer, share.m_start, share.m_stop, 0, layer.k) * word_bytes,
+        "filter": layer.k * share.n * word_bytes,
     }
     equal = capacity // len(operands) // word_bytes * word_bytes
     splits = [dict.fromkeys(operands, equal)]

@@ -11,7 +11,7 @@ from desim.components.compute.sharing import best_split, candidate_splits
 from desim.ledger import Ledger
 from desim.limits import MAX_CYCLES
 from desim.params import show_number
-from desim.workload import OPERANDS, Layer
+from desim.workload import OPERANDS, Layer, Share
 
 if TYPE_CHECKING:
     import simpy
@@ -117,9 +117,9 @@ class SystolicArray(Compute):
             sharing.setdefault(getattr(self, operand).peer, []).append(operand)
         return sharing
 
-    def check_layer(self, layer: Layer) -> None:
+    def check_layer(self, layer: Layer, share: Share) -> None:
         """The layer's folds, compute cycles and steps are within the limits (checked before time starts)."""
-        mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
+        mapping = map_layer(layer, self.rows, self.cols, self.dataflow, share)
         if mapping.folds > MAX_FOLDS:
             raise DesimError(
                 f"needs {mapping.folds:,} folds on the {self.rows}x{self.cols} array; desim runs at most "
@@ -130,9 +130,9 @@ class SystolicArray(Compute):
                 f"needs {mapping.ideal_cycles():,} cycles of compute on the {self.rows}x{self.cols} array; "
                 f"desim simulates layers of fewer than {show_number(MAX_CYCLES)} cycles"
             )
-        check_steps(layer, mapping, self.system.word_bytes, self._budgets(layer, mapping))
+        check_steps(layer, mapping, self.system.word_bytes, self._budgets(layer, mapping, share), share)
 
-    def _budgets(self, layer: Layer, mapping: Mapping) -> dict[str, int]:
+    def _budgets(self, layer: Layer, mapping: Mapping, share: Share) -> dict[str, int]:
         """Each operand's room: its buffer's capacity, or its share of one it shares (see ``sharing``)."""
         word = self.system.word_bytes
         sharing = self._sharing()
@@ -142,13 +142,14 @@ class SystolicArray(Compute):
                 continue
             least = 2 * max(self.rows, self.cols) * word
             splits = [
-                {**budgets, **split} for split in candidate_splits(layer, word, buffer.capacity_bytes, operands, least)
+                {**budgets, **split}
+                for split in candidate_splits(layer, share, word, buffer.capacity_bytes, operands, least)
             ]
             for split in splits:  # refuse a schedule too large to hold before building any
-                check_steps(layer, mapping, word, split)
+                check_steps(layer, mapping, word, split, share)
 
             def traffic(split: dict[str, int], operands: list[str] = operands) -> int:
-                plans = build_schedule(layer, mapping, word, split).plans
+                plans = build_schedule(layer, mapping, word, split, share).plans
                 return sum(sum(plans[op].fetch) + sum(t.nbytes for t in plans[op].writes or ()) for op in operands)
 
             budgets = best_split(splits, traffic) if len(splits) > 1 else splits[0]
@@ -166,23 +167,23 @@ class SystolicArray(Compute):
         """Every label the ledger may charge: each buffer's, which name what lies below them."""
         return list(dict.fromkeys(label for buffer in self._sharing() for label in buffer.stall_causes()))
 
-    def run_layer(self, layer: Layer) -> simpy.Event:
-        schedule = self._schedule(layer)
+    def run_layer(self, layer: Layer, share: Share) -> simpy.Event:
+        schedule = self._schedule(layer, share)
         self._step, self._steps = 0, len(schedule.steps)
         stages = [getattr(self, operand).peer.stage(operand, schedule.plans[operand]) for operand in OPERANDS]
-        return self.env.process(self._execute(layer, schedule, *stages))
+        return self.env.process(self._execute(layer, share, schedule, *stages))
 
-    def _schedule(self, layer: Layer) -> FoldSchedule:
-        """The layer's schedule; layers of the same shape (ResNet's repeated blocks) share one."""
-        key = layer.shape
+    def _schedule(self, layer: Layer, share: Share) -> FoldSchedule:
+        """The schedule of the layer's share; layers of the same shape (ResNet's repeated blocks) share one."""
+        key = (layer.shape, share)
         if key not in self._schedules:
-            mapping = map_layer(layer, self.rows, self.cols, self.dataflow)
-            budgets = self._budgets(layer, mapping)
-            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, budgets)
+            mapping = map_layer(layer, self.rows, self.cols, self.dataflow, share)
+            budgets = self._budgets(layer, mapping, share)
+            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, budgets, share)
         return self._schedules[key]
 
     def _execute(
-        self, layer: Layer, schedule: FoldSchedule, ifmap: Staging, filter_: Staging, ofmap: Staging
+        self, layer: Layer, share: Share, schedule: FoldSchedule, ifmap: Staging, filter_: Staging, ofmap: Staging
     ) -> ProcessGenerator:
         env = self.env
         ready_i, ready_f, ready_o = ifmap.ready, filter_.ready, ofmap.ready
@@ -265,9 +266,10 @@ class SystolicArray(Compute):
         self.stall_cause_cycles = ledger.cycles
         self.folds = mapping.folds
         self.steps = len(schedule.steps)
-        self.macs = layer.macs
-        self.overall_util_percent = 100 * layer.macs / (self.total_cycles * pes) if self.total_cycles > 0 else 0.0
-        self.compute_util_percent = 100 * layer.macs / (self.compute_cycles * pes) if self.compute_cycles > 0 else 0.0
+        macs = share.m * share.n * layer.k
+        self.macs = macs
+        self.overall_util_percent = 100 * macs / (self.total_cycles * pes) if self.total_cycles > 0 else 0.0
+        self.compute_util_percent = 100 * macs / (self.compute_cycles * pes) if self.compute_cycles > 0 else 0.0
         self.mapping_efficiency_percent = 100 * schedule.used_pes / (mapping.folds * pes)
         self.ifmap_sram_reads, self.filter_sram_reads, self.ofmap_sram_writes = reads_i, reads_f, writes_o
         self.first_fold_cycle = first

@@ -284,20 +284,34 @@ class RunFolder:
         """
         assert self.staging is not None, "use the RunFolder as a context manager"
         make_folder(self.destination, "report folder")
+        # Files, and the files in folders one level down (one per compute unit), SUMMARY.json last.
         ready = sorted(
-            (p for p in self.staging.iterdir() if not p.name.startswith(".")), key=lambda p: p.name == SUMMARY
+            (
+                file
+                for entry in self.staging.iterdir()
+                if not entry.name.startswith(".")
+                for file in (sorted(entry.iterdir()) if entry.is_dir() else [entry])
+            ),
+            key=lambda p: p.name == SUMMARY,
         )
         if not self.published:
             # The earlier run's summary first (it would describe other reports), then whatever else of
             # its files this run will not replace (plots, a trace): the folder holds one run's files.
-            arriving = {path.name for path in ready}
+            arriving = {str(path.relative_to(self.staging)) for path in ready}
             earlier = sorted(self._existing((SUMMARY, *self.owned)), key=lambda p: p.name != SUMMARY)
             for old in earlier:
-                if old.name not in arriving - {SUMMARY} and old.is_file() and not old.is_symlink():
+                name = str(old.relative_to(self.destination))
+                if name not in arriving - {SUMMARY} and old.is_file() and not old.is_symlink():
                     old.unlink()
+                    if old.parent != self.destination:
+                        remove_if_empty([old.parent])
             self.published = True
         for staged in ready:
-            target = self.destination / staged.name
+            target = self.destination / staged.relative_to(self.staging)
+            if target.parent != self.destination:
+                if target.parent.is_symlink():
+                    raise DesimError("refusing to write reports through a link", file=target.parent)
+                make_folder(target.parent, "report folder")
             check_writable(target, "report")
             try:
                 os.replace(staged, target)

@@ -74,15 +74,12 @@ DETAILED_COLUMNS = (
     "DRAM OFMAP Stop Cycle",
     "DRAM OFMAP Writes",
 )
-REPORT_FILES = (
-    "COMPUTE_REPORT.csv",
-    "BANDWIDTH_REPORT.csv",
-    "DETAILED_ACCESS_REPORT.csv",
-    "STALL_REPORT.csv",
-    "LAYER_STATS.jsonl",
-    SUMMARY,
-)
-"""Every file a run writes into its report folder (plots and the trace aside)."""
+ARRAY_REPORTS = ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv", "STALL_REPORT.csv")
+"""The reports written per compute unit: in the report folder, or in ``<unit>/`` within it when there are several."""
+REPORT_FILES = (*ARRAY_REPORTS, "LAYER_STATS.jsonl", SUMMARY)
+"""Every file a run of one compute unit writes into its report folder (plots and the trace aside)."""
+REPORT_PATTERNS = (*REPORT_FILES, *(f"*/{name}" for name in ARRAY_REPORTS))
+"""Every file a run of any number of compute units may write there, as glob patterns."""
 STALL_COLUMNS = ("LayerID", "Total Cycles", "Compute Cycles", "Stall Cycles")
 """Followed by one ``<OPERAND> Stall Cycles`` column per ``stall_<operand>_cycles`` stat, then, if the
 compute component keeps a ledger (a ``stall_cause_cycles`` stat), one column per ledger label."""
@@ -119,25 +116,30 @@ MEMORY_STATS = (
 """Stats of a memory component that the summary turns into traffic, busy share, queue depth and latency."""
 
 
-def check_reportable(system: System) -> str:
-    """The one compute unit the reports describe; DesimError if there is not exactly one, or it lacks stats."""
+def check_reportable(system: System) -> list[str]:
+    """The compute units the reports describe, in name order; DesimError if there is none, or one lacks stats."""
     computes = system.nodes_of(Compute)
-    if len(computes) != 1:
-        raise DesimError(
-            f"SCALE-Sim's reports describe one compute unit; this system has {len(computes)}", file=system.source
-        )
-    kind = system.kind_of(computes[0])
-    missing = [name for name in COMPUTE_STATS if name not in kind.declared_stats]
-    if missing:
-        raise DesimError(f"kind {kind.kind!r} lacks the stats the reports need: {', '.join(missing)}")
-    return computes[0]
+    if not computes:
+        raise DesimError("the system has no compute unit to report on", file=system.source)
+    for node in computes:
+        kind = system.kind_of(node)
+        missing = [name for name in COMPUTE_STATS if name not in kind.declared_stats]
+        if missing:
+            raise DesimError(f"kind {kind.kind!r} lacks the stats the reports need: {', '.join(missing)}", key=node)
+    return computes
+
+
+def critical(stats: dict[str, Any], arrays: list[str]) -> str:
+    """The compute unit that finished a layer last (the first in name order, on a tie): the layer's length is its."""
+    return max(arrays, key=lambda array: (stats[f"{array}.total_cycles"], -arrays.index(array)))
 
 
 class ReportWriter:
     """Writes a run's reports, new, into the folder ``outdir`` as its layers finish. Use as a context manager.
 
-    ``trace`` is the trace's path as the summary should give it (relative to the report folder
-    when it lies inside it).
+    With one compute unit its four CSVs go in ``outdir``; with several, each unit's go in
+    ``outdir/<unit>/``. ``trace`` is the trace's path as the summary should give it (relative to the
+    report folder when it lies inside it).
     """
 
     def __init__(
@@ -148,12 +150,17 @@ class ReportWriter:
         inputs: dict[str, str] | None = None,
         trace: str | None = None,
     ) -> None:
-        self.array = check_reportable(system)
-        declared = system.kind_of(self.array).declared_stats
-        self.causes = [m.group(1) for name in declared if name != LEDGER_STAT and (m := _STALL_CAUSE.match(name))]
+        self.arrays = check_reportable(system)
         # Ledger labels depend on the routes, which exist once the system is elaborated.
         elaborated = system.elaborate(simpy.Environment())
-        self.ledger = elaborated[self.array].stall_causes() if LEDGER_STAT in declared else []
+        self.causes: dict[str, list[str]] = {}
+        self.ledger: dict[str, list[str]] = {}
+        for array in self.arrays:
+            declared = system.kind_of(array).declared_stats
+            self.causes[array] = [
+                m.group(1) for name in declared if name != LEDGER_STAT and (m := _STALL_CAUSE.match(name))
+            ]
+            self.ledger[array] = elaborated[array].stall_causes() if LEDGER_STAT in declared else []
         self.memories = [
             node
             for node in system.nodes_of(Memory)
@@ -171,17 +178,25 @@ class ReportWriter:
         self.dir = Path(outdir)
         self.trace = trace
         self.layers: list[dict[str, Any]] = []
-        stall_columns = (*STALL_COLUMNS, *(f"{cause.upper()} Stall Cycles" for cause in self.causes), *self.ledger)
-        self._files = {
-            name: _open_report(self.dir / name, columns)
-            for name, columns in (
-                ("COMPUTE_REPORT.csv", COMPUTE_COLUMNS),
-                ("BANDWIDTH_REPORT.csv", BANDWIDTH_COLUMNS),
-                ("DETAILED_ACCESS_REPORT.csv", DETAILED_COLUMNS),
-                ("STALL_REPORT.csv", stall_columns),
-            )
-        }
-        self._files["LAYER_STATS.jsonl"] = _open_report(self.dir / "LAYER_STATS.jsonl", None)
+        """The run's figures per layer: the system's, and each unit's under ``arrays`` when there are several."""
+        self._files: dict[tuple[str, str], int] = {}
+        try:
+            for array in self.arrays:
+                folder = self.dir / array if len(self.arrays) > 1 else self.dir
+                folder.mkdir(exist_ok=True)
+                stall_columns = (
+                    *STALL_COLUMNS,
+                    *(f"{cause.upper()} Stall Cycles" for cause in self.causes[array]),
+                    *self.ledger[array],
+                )
+                for name, columns in zip(
+                    ARRAY_REPORTS, (COMPUTE_COLUMNS, BANDWIDTH_COLUMNS, DETAILED_COLUMNS, stall_columns), strict=True
+                ):
+                    self._files[(array, name)] = _open_report(folder / name, columns)
+            self._files[("", "LAYER_STATS.jsonl")] = _open_report(self.dir / "LAYER_STATS.jsonl", None)
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> ReportWriter:
         return self
@@ -196,69 +211,89 @@ class ReportWriter:
 
     def add(self, result: LayerResult) -> None:
         """Append the layer's row to each CSV (one write per row)."""
-        s, a = result.stats, f"{self.array}."
-        total = s[a + "total_cycles"]
-        ledger = s.get(a + LEDGER_STAT, {})
-        dram = {operand: self._dram(s, operand) for operand in OPERANDS}
-        sram_words = (s[a + "ifmap_sram_reads"], s[a + "filter_sram_reads"], s[a + "ofmap_sram_writes"])
-        sram_window = (float(s[a + "first_fold_cycle"]), float(s[a + "last_fold_cycle"]))
-        i = result.index
-        rows = {
-            "COMPUTE_REPORT.csv": (
+        s, i = result.stats, result.index
+        rows = {}
+        figures = {}
+        for array in self.arrays:
+            a = f"{array}."
+            total = s[a + "total_cycles"]
+            ledger = s.get(a + LEDGER_STAT, {})
+            dram = {operand: self._dram(s, operand, self._buffers_of(array)) for operand in OPERANDS}
+            sram_words = (s[a + "ifmap_sram_reads"], s[a + "filter_sram_reads"], s[a + "ofmap_sram_writes"])
+            sram_window = (float(s[a + "first_fold_cycle"]), float(s[a + "last_fold_cycle"]))
+            words = (*sram_words, *(d["words"] for d in dram.values()))
+            rows[(array, "COMPUTE_REPORT.csv")] = (
                 i,
                 total,
                 s[a + "stall_cycles"],
                 s[a + "overall_util_percent"],
                 s[a + "mapping_efficiency_percent"],
                 s[a + "compute_util_percent"],
-            ),
-            "BANDWIDTH_REPORT.csv": (
-                i,
-                *(words / total if total > 0 else 0.0 for words in (*sram_words, *(d["words"] for d in dram.values()))),
-            ),
-            "DETAILED_ACCESS_REPORT.csv": (
+            )
+            rows[(array, "BANDWIDTH_REPORT.csv")] = (i, *(w / total if total > 0 else 0.0 for w in words))
+            rows[(array, "DETAILED_ACCESS_REPORT.csv")] = (
                 i,
                 *(value for words in sram_words for value in (*sram_window, words)),
                 *(value for d in dram.values() for value in (float(d["start"]), float(d["stop"]), d["words"])),
-            ),
-            "STALL_REPORT.csv": (
+            )
+            rows[(array, "STALL_REPORT.csv")] = (
                 i,
                 total,
                 s[a + "compute_cycles"],
                 s[a + "stall_cycles"],
-                *(s[f"{a}stall_{cause}_cycles"] for cause in self.causes),
-                *(ledger[label] for label in self.ledger),
-            ),
-        }
+                *(s[f"{a}stall_{cause}_cycles"] for cause in self.causes[array]),
+                *(ledger[label] for label in self.ledger[array]),
+            )
+            figures[array] = {
+                "total_cycles": total,
+                "compute_cycles": s[a + "compute_cycles"],
+                "stall_cycles": s[a + "stall_cycles"],
+                "stalls": {cause: s[f"{a}stall_{cause}_cycles"] for cause in self.causes[array]},
+                "stall_causes": {label: ledger[label] for label in self.ledger[array]},
+                "overall_util_percent": s[a + "overall_util_percent"],
+                "macs": s[a + "macs"],
+                "dram_words": {operand: d["words"] for operand, d in dram.items()},
+            }
         line = {"id": i, "name": result.layer.name, "stats": s}
         stats_line = (json.dumps(json_ready(line)) + "\n").encode()
-        figures = {
-            "id": i,
-            "name": result.layer.name,
-            "total_cycles": total,
-            "compute_cycles": s[a + "compute_cycles"],
-            "stall_cycles": s[a + "stall_cycles"],
-            "stalls": {cause: s[f"{a}stall_{cause}_cycles"] for cause in self.causes},
-            "stall_causes": {label: ledger[label] for label in self.ledger},
-            "memory": {node: {name: s[f"{node}.{name}"] for name in MEMORY_STATS} for node in self.memories},
-            "overall_util_percent": s[a + "overall_util_percent"],
-            "macs": s[a + "macs"],
-            "dram_words": {operand: d["words"] for operand, d in dram.items()},
-        }
+        layer = {"id": i, "name": result.layer.name, **self._system_figures(s, figures)}
+        layer["memory"] = {node: {name: s[f"{node}.{name}"] for name in MEMORY_STATS} for node in self.memories}
+        if len(self.arrays) > 1:
+            layer["arrays"] = figures
         with uninterrupted():  # a layer is in every file, or in none
             try:
-                for name, row in rows.items():
-                    os.write(self._files[name], _csv_line(row))
-                os.write(self._files["LAYER_STATS.jsonl"], stats_line)
+                for key, row in rows.items():
+                    os.write(self._files[key], _csv_line(row))
+                os.write(self._files[("", "LAYER_STATS.jsonl")], stats_line)
             except OSError as error:
                 raise DesimError(f"cannot append to the reports: {reason(error)}", file=self.dir) from None
-            self.layers.append(figures)
+            self.layers.append(layer)
 
-    def _dram(self, stats: dict[str, Any], operand: str) -> dict[str, int]:
-        """An operand's traffic below its buffers (each buffer's ``traffic``): words, and the cycles it spans."""
+    def _system_figures(self, stats: dict[str, Any], figures: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """A layer as a whole: the figures of the unit that finished last (so compute and stalls add
+        up to its length), with the MACs, utilisation and traffic of every unit."""
+        slowest = figures[critical(stats, self.arrays)]
+        if len(figures) == 1:
+            return dict(slowest)
+        macs = sum(f["macs"] for f in figures.values())
+        pes = sum(self.system.params_of(array)["rows"] * self.system.params_of(array)["cols"] for array in figures)
+        total = slowest["total_cycles"]
+        return {
+            **slowest,
+            "macs": macs,
+            "overall_util_percent": 100 * macs / (total * pes) if total > 0 else 0.0,
+            "dram_words": {op: sum(f["dram_words"][op] for f in figures.values()) for op in OPERANDS},
+        }
+
+    def _buffers_of(self, array: str) -> list[str]:
+        """The buffers ``array``'s ports lead to."""
+        return sorted({dst for _, dst in self.system.graph.out_edges(array) if dst in self.buffers})
+
+    def _dram(self, stats: dict[str, Any], operand: str, buffers: list[str]) -> dict[str, int]:
+        """An operand's traffic below ``buffers`` (each buffer's ``traffic``): words, and the cycles it spans."""
         direction = "write_bytes" if operand == "ofmap" else "read_bytes"
         nbytes, starts, stops = 0, [], []
-        for buffer in self.buffers:
+        for buffer in buffers:
             traffic = stats[f"{buffer}.traffic"].get(operand)
             if traffic and traffic[direction]:
                 nbytes += traffic[direction]
@@ -286,23 +321,33 @@ class ReportWriter:
             "transactions": transactions,
         }
 
-    def summary(self) -> dict[str, Any]:
-        """Per-layer results and run totals, as ``SUMMARY.json`` holds them."""
-        layers = self.layers
-        array_params = self.system.params_of(self.array)
+    @staticmethod
+    def _totals(layers: list[dict[str, Any]]) -> dict[str, Any]:
+        """Cycles, stalls by operand and by cause, MACs and traffic, summed over ``layers``."""
         totals: dict[str, Any] = {
-            key: sum(layer[key] for layer in layers) for key in ("total_cycles", "compute_cycles", "stall_cycles")
+            key: sum(layer[key] for layer in layers)
+            for key in ("total_cycles", "compute_cycles", "stall_cycles", "macs")
         }
-        totals["stalls"] = {cause: sum(layer["stalls"][cause] for layer in layers) for cause in self.causes}
-        totals["stall_causes"] = {label: sum(layer["stall_causes"][label] for layer in layers) for label in self.ledger}
+        for key in ("stalls", "stall_causes", "dram_words"):
+            labels = dict.fromkeys(label for layer in layers for label in layer[key])
+            totals[key] = {label: sum(layer[key].get(label, 0) for layer in layers) for label in labels}
+        return totals
+
+    def summary(self) -> dict[str, Any]:
+        """Per-layer results and run totals, as ``SUMMARY.json`` holds them.
+
+        With several compute units, the run's figures are the system's (each layer as long as its
+        slowest unit, whose stalls it shows), and ``arrays`` holds each unit's own totals.
+        """
+        layers = self.layers
+        totals = self._totals(layers)
         totals["memory"] = {node: self._memory_totals(node) for node in self.memories}
-        totals["dram_words"] = {op: sum(layer["dram_words"][op] for layer in layers) for op in OPERANDS}
-        totals["macs"] = sum(layer["macs"] for layer in layers)
-        return {
+        first = self.arrays[0]
+        summary = {
             "desim_version": __version__,
             "run_name": self.system.name,
             "inputs": self.inputs,
-            "compute": {"node": self.array, "kind": self.system.kind_of(self.array).kind, "params": array_params},
+            "compute": {"node": first, "kind": self.system.kind_of(first).kind, "params": self.system.params_of(first)},
             "memories": {node: self.system.params_of(node) for node in self.memories},
             "word_bytes": self.word_bytes,
             "clock_mhz": self.system.clock_mhz,
@@ -312,6 +357,18 @@ class ReportWriter:
             "totals": totals,
             "per_layer": layers,
         }
+        if len(self.arrays) > 1:
+            summary["split"] = self.system.split
+            summary["arrays"] = {
+                array: {
+                    "kind": self.system.kind_of(array).kind,
+                    "params": self.system.params_of(array),
+                    "reports": f"{array}/",
+                    "totals": self._totals([layer["arrays"][array] for layer in layers]),
+                }
+                for array in self.arrays
+            }
+        return summary
 
     def write_summary(self) -> Path:
         """Write ``SUMMARY.json`` (atomically): :meth:`summary`."""

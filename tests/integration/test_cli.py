@@ -20,7 +20,7 @@ from helpers import REFERENCE, ROOT, check_stall_report, read_report
 from desim import limits
 from desim.cli import main
 from desim.io import reports
-from desim.io.reports import BANDWIDTH_COLUMNS, COMPUTE_COLUMNS, DETAILED_COLUMNS
+from desim.io.reports import ARRAY_REPORTS, BANDWIDTH_COLUMNS, COMPUTE_COLUMNS, DETAILED_COLUMNS
 from desim.registry import default_registry
 
 CONV_HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
@@ -574,16 +574,42 @@ TWO_ARRAYS = (
         for op in ("ifmap", "filter", "ofmap")
     )
 )
-"""Two arrays sharing a bus and a DRAM: a valid system that SCALE-Sim's reports cannot describe."""
+"""Two arrays sharing a bus and a DRAM."""
 
 
 def test_a_refused_run_makes_no_folder(tmp_path):
     """Refused before -p is created: nothing is left behind."""
-    (tmp_path / "two.yaml").write_text(TWO_ARRAYS)
-    assert desim("describe", "-a", str(tmp_path / "two.yaml")).exit_code == 0  # a valid system
+    (tmp_path / "two.yaml").write_text(TWO_ARRAYS + "split: diagonal\n")
     result = desim("run", "-q", "-a", str(tmp_path / "two.yaml"), "-t", TEST_CSV, "-p", str(tmp_path / "new" / "out"))
-    assert result.exit_code == 2 and "SCALE-Sim's reports describe one compute unit; this system has 2" in result.stderr
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"desim: error: {tmp_path / 'two.yaml'}:27: split: expected one of 'every', 'n', 'm', got 'diagonal'\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two.yaml"]
+
+
+def test_two_arrays_write_their_reports_apart_and_the_summary_totals_them(tmp_path):
+    (tmp_path / "two.yaml").write_text(TWO_ARRAYS + "split: n\n")
+    result = desim("run", "-q", "-a", str(tmp_path / "two.yaml"), "-t", TEST_CSV, "-p", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "two_arrays"
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == sorted(
+        ["LAYER_STATS.jsonl", "SUMMARY.json", *(f"{a}/{name}" for a in ("a1", "a2") for name in ARRAY_REPORTS)]
+    )
+    summary = json.loads((folder / "SUMMARY.json").read_text())
+    layers = read_report(folder / "a1" / "COMPUTE_REPORT.csv")
+    assert len(layers) == summary["layers"] == len(read_report(folder / "a2" / "COMPUTE_REPORT.csv"))
+    for array in ("a1", "a2"):
+        check_stall_report(folder / array / "STALL_REPORT.csv")
+        rows = read_report(folder / array / "COMPUTE_REPORT.csv")
+        assert summary["arrays"][array]["totals"]["total_cycles"] == sum(int(row["Total Cycles"]) for row in rows)
+    for layer in summary["per_layer"]:  # each layer lasts as long as its slower array, whose stalls it shows
+        slower = max(layer["arrays"].values(), key=lambda figures: figures["total_cycles"])
+        assert layer["total_cycles"] == slower["total_cycles"]
+        assert layer["compute_cycles"] + layer["stall_cycles"] == layer["total_cycles"]
+        assert layer["macs"] == sum(figures["macs"] for figures in layer["arrays"].values())
+    assert summary["totals"]["macs"] == sum(a["totals"]["macs"] for a in summary["arrays"].values())
 
 
 def test_an_output_folder_reached_through_a_link_is_fine(tmp_path):

@@ -1,0 +1,111 @@
+"""Two arrays sharing an L2 and a DRAM: work split between them, contention charged, reports apart."""
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+from helpers import ROOT, check_stall_report, read_report, run
+
+from desim.cli import main
+from desim.io.arch_yaml import read_arch_yaml
+from desim.io.topology import read_topology
+from desim.system import System
+from desim.workload import Layer, Share, split_layer
+
+TWO = ROOT / "configs" / "two_arrays.yaml"
+ALEXNET = ROOT / "topologies" / "conv" / "alexnet.csv"
+ARRAYS = ("array0", "array1")
+
+
+def alone(system: System) -> System:
+    """The same system with array1 and its buffers gone."""
+    graph = system.graph.copy()
+    graph.remove_nodes_from(["array1", "array1_ifmap", "array1_filter", "array1_ofmap"])
+    return System(graph, name="one_array", split=system.split)
+
+
+def ideal(system: System) -> System:
+    for node in ("dram", "l2"):
+        system = system.with_param(node, "bandwidth_bytes_per_cycle", math.inf).with_param(node, "latency_cycles", 0)
+    return system
+
+
+def elapsed(results) -> int:
+    """Cycles of the whole run: each layer as long as its slower array."""
+    return sum(max(r.stats[f"{a}.total_cycles"] for a in ARRAYS if f"{a}.total_cycles" in r.stats) + 1 for r in results)
+
+
+def test_shares_cover_each_layer_once():
+    layer = Layer("c", 20, 20, 3, 3, 8, 7)
+    assert split_layer(layer, 2, "every") == [Share(0, 324, 0, 7)] * 2
+    assert split_layer(layer, 2, "n") == [Share(0, 324, 0, 3), Share(0, 324, 3, 7)]
+    assert split_layer(layer, 3, "m") == [Share(0, 108, 0, 7), Share(108, 216, 0, 7), Share(216, 324, 0, 7)]
+    assert [share.empty for share in split_layer(layer, 8, "n")] == [True] + [False] * 7  # 7 channels, 8 arrays
+
+
+def test_two_arrays_with_ideal_memory_run_alexnet_at_least_1_8_times_as_fast_as_one():
+    layers = read_topology(ALEXNET)
+    two = ideal(read_arch_yaml(TWO))
+    one, both = elapsed(run(alone(two), layers)), elapsed(run(two, layers))
+    assert one >= 1.8 * both
+    # Split by output channels, each array runs half the MACs, and together all of them.
+    for result in run(two, layers[:2]):
+        layer = result.layer
+        assert sum(result.stats[f"{a}.macs"] for a in ARRAYS) == layer.macs
+
+
+@pytest.mark.parametrize("split", ["n", "m"])
+def test_a_split_layer_reads_each_tensor_from_dram_once_through_a_shared_l2(split):
+    two = read_arch_yaml(TWO).with_param("l2", "line_bytes", 1)
+    two = System(two.graph, name="two", split=split)
+    layer = Layer("conv", 30, 30, 3, 3, 16, 64)
+    (result,) = run(two, [layer])
+    s = result.stats
+    assert s["dram.tensor_read_bytes"] == {"ifmap": 30 * 30 * 16, "filter": layer.k * layer.n}
+    assert s["dram.tensor_write_bytes"]["ofmap"] == layer.m * layer.n
+
+
+def test_each_array_queues_behind_the_other():
+    layers = read_topology(ALEXNET)[:3]
+    two = read_arch_yaml(TWO)
+    with_other = run(two, layers)
+    by_itself = run(alone(two), layers)
+
+    def queued(results, array):
+        return sum(
+            cycles
+            for r in results
+            for label, cycles in r.stats[f"{array}.stall_cause_cycles"].items()
+            if label.endswith(" queue")
+        )
+
+    assert queued(with_other, "array0") > queued(by_itself, "array0")
+    assert queued(with_other, "array1") > 0
+
+
+def test_desim_run_sweep_and_trace_take_two_arrays(tmp_path):
+    topology = tmp_path / "two_layers.csv"
+    topology.write_text("\n".join(ALEXNET.read_text().splitlines()[:3]) + "\n")
+    runner = CliRunner()
+    trace = tmp_path / "trace.json"
+    result = runner.invoke(
+        main, ["run", "-q", "-a", str(TWO), "-t", str(topology), "-p", str(tmp_path), "--trace", str(trace)]
+    )
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "two_arrays"
+    summary = json.loads((folder / "SUMMARY.json").read_text())
+    assert summary["split"] == "n" and set(summary["arrays"]) == set(ARRAYS)
+    for array in ARRAYS:
+        check_stall_report(folder / array / "STALL_REPORT.csv")
+        columns = list(read_report(folder / array / "STALL_REPORT.csv")[0])
+        assert "dram queue" in columns and "l2 queue" in columns
+    events = json.loads(trace.read_text())["traceEvents"]
+    processes = {e["args"]["name"].split(" (")[0] for e in events if e["name"] == "process_name"}
+    assert set(ARRAYS) <= processes
+    result = runner.invoke(
+        main, ["sweep", "-a", str(TWO), "-t", str(topology), "--vary", "dram.bandwidth_bytes_per_cycle=8,64"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert int(rows[0][1]) > int(rows[1][1])  # more bandwidth, fewer cycles
