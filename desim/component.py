@@ -17,6 +17,7 @@ The engine only distinguishes roles, never hardware:
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -157,11 +158,10 @@ class Component:
 
     @classmethod
     def describe(cls) -> str:
-        """A human-readable listing of the kind's params, ports and stats."""
-        doc = (cls.__doc__ or "").strip().splitlines()
-        lines = [f"{cls.kind}  ({cls.__module__}.{cls.__qualname__})"]
-        if doc:
-            lines.append(f"  {doc[0]}")
+        """A human-readable listing of the kind: its role, its whole docstring, its params, ports and stats."""
+        doc = inspect.cleandoc(cls.__doc__ or "").splitlines()
+        lines = [f"{cls.kind}  ({cls.__module__}.{cls.__qualname__}), role: {role_of(cls)}"]
+        lines.extend(f"  {line}".rstrip() for line in doc)
         for title, items in (
             ("params", cls.declared_params),
             ("ports", cls.declared_ports),

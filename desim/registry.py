@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 from importlib.metadata import entry_points
 
-from desim.component import Component
+from desim.component import ROLES, Component
 from desim.errors import DesimError
+from desim.stats import Stat
 
 ENTRY_POINT_GROUP = "desim.components"
 
@@ -33,6 +34,12 @@ class Registry:
             raise DesimError(f"{cls!r} is not a Component subclass")
         if not cls.kind:
             raise DesimError(f"{cls.__qualname__} declares no kind")
+        clashes = engine_clashes(cls)
+        if clashes:
+            raise DesimError(
+                f"kind {cls.kind!r} ({_qualname(cls)}) declares {', '.join(map(repr, clashes))}, which the engine "
+                "uses for its own attributes; give them other names"
+            )
         existing = self._kinds.get(cls.kind)
         if existing is not None and existing is not cls:
             raise DesimError(f"kind {cls.kind!r} is registered twice: by {_qualname(existing)} and {_qualname(cls)}")
@@ -73,6 +80,26 @@ class Registry:
 def default_registry() -> Registry:
     """The registry of installed components, loaded once per process (it only holds classes)."""
     return Registry.from_entry_points()
+
+
+def engine_clashes(cls: type[Component]) -> list[str]:
+    """Names ``cls`` declares as params, ports or stats that an engine class already uses.
+
+    The engine's roles (:data:`~desim.component.ROLES`) and :class:`~desim.component.Component`
+    own their methods and attributes (``name``, ``channels``, ``stall_causes``, ...); a param
+    called ``channels`` would silently replace a method the simulation calls. A stat the engine
+    itself declares (a buffer's ``traffic``) may be declared again as a stat.
+    """
+    engine = (Component, *ROLES.values())
+    taken = {name for klass in engine for name in vars(klass) if not name.startswith("__")}
+    taken |= {"name", "env", "system", "layer_start", "trace"}  # set on every instance
+    declared = {**cls.declared_params, **cls.declared_ports, **cls.declared_stats}
+    clashes = []
+    for name, declaration in declared.items():
+        owned = next((vars(klass)[name] for klass in engine if name in vars(klass)), None)
+        if name in taken and not (isinstance(declaration, Stat) and isinstance(owned, Stat)):
+            clashes.append(name)
+    return clashes
 
 
 def _qualname(cls: type) -> str:

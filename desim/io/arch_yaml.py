@@ -164,7 +164,7 @@ def read_arch_yaml(path: str | Path) -> System:
         )
         system.validate()
     except DesimError as error:
-        path_in_file = _path_of(error.key, link_specs) if error.key else []
+        path_in_file = _path_of(error.key, components, link_specs) if error.key else []
         raise DesimError(error.message, file=path, line=lines.line(path_in_file), key=error.key) from None
     return system
 
@@ -177,8 +177,9 @@ def _link(entry: Any, index: int, lines: _Lines) -> dict[str, Any]:
     lines.fail(["links", index], "expected {from: node.port, to: node.port, ...} or [from, to]", key=f"links[{index}]")
 
 
-def _path_of(key: str, links: list[dict[str, Any]]) -> list[Any]:
-    """Where in the file an error key (a setting, ``node.param``, ``links[3].to``, ``a.p->b.q``) points."""
+def _path_of(key: str, components: dict[str, Any], links: list[dict[str, Any]]) -> list[Any]:
+    """Where in the file an error key (a setting, ``node.param``, ``node.port``, ``links[3].to``,
+    ``a.p->b.q``) points: a port's error at the first link that attaches there."""
     if key in SETTINGS:
         return [key]
     indexed = re.match(r"links\[(\d+)\](?:\.(\w+))?$", key)
@@ -191,6 +192,11 @@ def _path_of(key: str, links: list[dict[str, Any]]) -> list[Any]:
                 return ["links", index]
         return ["links"]
     node, _, rest = key.partition(".")
+    spec = components.get(node)
+    if rest and not (isinstance(spec, dict) and rest in spec):
+        for index, link in enumerate(links):
+            if key in (link.get("from"), link.get("to")):
+                return ["links", index]
     return ["components", node] + ([rest] if rest else [])
 
 
