@@ -13,9 +13,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from desim.component import OTHER_ROLE, ROLES, role_of
+import simpy
+
+from desim.channel import Channel
+from desim.component import OTHER_ROLE, ROLES, Component, Compute, role_of
 from desim.link import Link
 from desim.plots import need_matplotlib, save_png
+from desim.route import Route
 from desim.system import System
 
 ROLE_COLOURS = {
@@ -31,7 +35,8 @@ WIDTH = 120
 
 
 def describe_system(system: System) -> str:
-    """A deterministic text listing of ``system``: components, links and routes.
+    """A deterministic text listing of ``system``: components, links, routes (with the hops on each
+    that can take time, and their rates) and the stall-cause columns a run's reports will have.
 
     Raises:
         DesimError: the system does not validate.
@@ -59,10 +64,12 @@ def describe_system(system: System) -> str:
     width = max(map(len, ends), default=0)
     lines.extend(f"  {end:<{width}}  {_link_text(link)}" for end, link in zip(ends, links, strict=True))
 
-    lines += ["", "routes:"]
+    # Routes and ledger labels exist once the system is elaborated (on a clock that never runs).
+    elaborated = system.elaborate(simpy.Environment())
+    lines += ["", "routes:"]  # each with, below it, the hops a request on it may cross that can take time
     ports = [
         (node, port_name, binding)
-        for node, component in components.items()
+        for node, component in elaborated.items()
         for port_name, bindings in component.request_bindings().items()
         for binding in bindings or [None]
     ]
@@ -70,7 +77,49 @@ def describe_system(system: System) -> str:
     for node, port_name, binding in ports:
         path = " -> ".join(binding.nodes) if binding is not None else "(not connected)"
         lines.append(f"  {f'{node}.{port_name}':<{width}}  {path}")
+        timed = _timed_hops(binding.route) if binding is not None else []
+        if timed:
+            lines.append(f"  {'':<{width}}    {'; '.join(timed)}")
+    lines += ["", "stall columns:"]  # STALL_REPORT.csv's cause columns, per compute unit
+    for node, component in elaborated.items():
+        if isinstance(component, Compute):
+            causes = component.stall_causes() or ["(none: memory is ideal)"]
+            rows: list[list[str]] = [[]]
+            for cause in causes:  # wrapped between labels, never inside one
+                if rows[-1] and len(", ".join([*rows[-1], cause])) > WIDTH - len(node) - 4:
+                    rows.append([])
+                rows[-1].append(cause)
+            lines.extend(
+                f"  {node if i == 0 else '':<{len(node)}}  {', '.join(row)}{',' if i < len(rows) - 1 else ''}"
+                for i, row in enumerate(rows)
+            )
     return "\n".join(lines)
+
+
+def _timed_hops(route: Route) -> list[str]:
+    """The channels a request on ``route`` may cross that can take time, with their rates: the hops'
+    own, and those of the routes a forwarding hop (a storage level, a crossbar) sends requests down."""
+    channels: list[Channel] = []
+    routes, seen = [route], set()
+    while routes:
+        current = routes.pop(0)
+        for hop in current.hops():
+            if isinstance(hop, Channel):
+                owned = [hop]
+            elif isinstance(hop, Component):  # a memory serving the route itself: its channels, and below it
+                owned = hop.channels()
+                if id(hop) not in seen:
+                    seen.add(id(hop))
+                    routes.extend(b.route for bindings in hop.request_bindings().values() for b in bindings)
+            else:
+                owned = []
+            channels.extend(channel for channel in owned if channel not in channels and not channel.ideal)
+    texts = []
+    for channel in channels:
+        rate = [] if channel.infinite else [f"{_value(channel.bandwidth_bytes_per_cycle)} B/cycle"]
+        delay = [f"{channel.latency_cycles} cycles"] if channel.latency_cycles else []
+        texts.append(f"{channel.name}: {', '.join([*rate, *delay]) or 'variable service'}")
+    return texts
 
 
 def draw_system(system: System, path: str | Path) -> Path:

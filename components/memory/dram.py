@@ -139,6 +139,9 @@ class _Controller(Channel):
         return queue.popleft()
 
     def _extra_ticks(self, transfer: Transfer) -> int:
+        if not self.miss_ticks:  # rows cost nothing: every transaction is a hit, wherever it lands
+            self.hits += 1
+            return 0
         row = transfer.address // self.row_bytes
         bank = row % self.banks
         if self.open_rows[bank] == row:

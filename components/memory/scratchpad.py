@@ -132,6 +132,7 @@ class Scratchpad(Buffer):
     def begin_layer(self, layer: Layer) -> None:
         super().begin_layer(layer)
         self._stages: dict[str, _Stage] = {}
+        self._occupied = 0
         self._in_flight = 0
         self.slot_freed_by: Request | None = None  # the read whose arrival last freed a request slot
         self._latency_total = 0
@@ -156,7 +157,7 @@ class Scratchpad(Buffer):
         """Serve ``operand`` this layer by ``plan``: prefetch its runs in order, take its results."""
         stage = _Stage(self, operand, plan)
         self._stages[operand] = stage
-        self._occupancy_changed()
+        self.occupy(0)
         self.env.process(stage.prefetch())
         return stage
 
@@ -194,15 +195,13 @@ class Scratchpad(Buffer):
             name = f"{kind} {stage.operand}"
             self.trace.span(self.name, "requests", name, request.issued_at, self.env.now, bytes=request.nbytes)
 
-    def occupancy(self) -> int:
-        return sum(stage.used for stage in self._stages.values())
-
-    def _occupancy_changed(self) -> None:
-        used = self.occupancy()
-        if used > self.peak_occupancy_bytes:
-            self.peak_occupancy_bytes = used
+    def occupy(self, nbytes: int) -> None:
+        """Room of ``nbytes`` was taken (or, negative, freed) by one of the operands."""
+        self._occupied += nbytes
+        if self._occupied > self.peak_occupancy_bytes:
+            self.peak_occupancy_bytes = self._occupied
         if self.trace is not None:
-            self.trace.counter(self.name, "occupancy", self.env.now, used, "bytes")
+            self.trace.counter(self.name, "occupancy", self.env.now, self._occupied, "bytes")
 
     def room(self) -> simpy.Event:
         """An event that fires when room or a request slot frees (every waiting prefetcher re-checks)."""
@@ -275,7 +274,7 @@ class _Stage:
     def release(self, run: int) -> None:
         self.used -= self.plan.hold[run]
         self.held -= 1
-        self.buffer._occupancy_changed()
+        self.buffer.occupy(-self.plan.hold[run])
         self.buffer.wake_room()
 
     def write(self, nbytes: int) -> None:
@@ -340,7 +339,7 @@ class _Stage:
             record.reserved_at, record.freed_by = env.now, self._freed_by
             self.used += hold
             self.held += 1
-            buffer._occupancy_changed()
+            buffer.occupy(hold)
             if after_write is not None and after_write[run] >= 0:
                 index = after_write[run]
                 while index >= len(self._writes):
@@ -383,7 +382,7 @@ class _Stage:
     def _written(self, event: simpy.Event) -> None:
         request = event.value
         self.used -= request.nbytes
-        self.buffer._occupancy_changed()
+        self.buffer.occupy(-request.nbytes)
         self._writes_pending -= 1
         self._freed_by = self._last_write = request
         self.buffer.wake_room()

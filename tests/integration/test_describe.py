@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import ROOT
+from helpers import ROOT, read_report
 
 from desim.describe import ROLE_COLOURS, describe_system, draw_system
 from desim.errors import DesimError
@@ -41,6 +41,26 @@ def columns(rows: list[str]) -> dict[str, str]:
     return dict(re.split(r"\s{2,}", row, maxsplit=1) for row in rows)
 
 
+def test_routes_show_the_hops_that_take_time_and_the_stall_columns_match_a_run(tmp_path):
+    from click.testing import CliRunner
+
+    from desim.cli import main
+
+    arch = ROOT / "configs" / "hierarchy_l2.yaml"
+    found = sections(describe_system(read_arch_yaml(arch)))
+    routes = columns(found["routes"])
+    # A scratchpad's requests cross the L2's port, and the L2's fetches the DRAM below it.
+    assert routes["sram_ifmap.memory"] == "sram_ifmap -> l2 l2: 64 B/cycle, 4 cycles; dram: 16 B/cycle, 100 cycles"
+    assert routes["l2.memory"] == "l2 -> dram dram: 16 B/cycle, 100 cycles"
+    listed = " ".join(row.split("  ", 1)[-1].strip() for row in found["stall columns"]).split(", ")
+    topology = tmp_path / "one.csv"
+    topology.write_text("Layer, H, W, R, S, C, N, Stride,\nconv, 20, 20, 3, 3, 16, 32, 1,\n")
+    result = CliRunner().invoke(main, ["run", "-q", "-a", str(arch), "-t", str(topology), "-p", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    header = list(read_report(tmp_path / "hierarchy_l2" / "STALL_REPORT.csv")[0])
+    assert header[header.index("OFMAP Stall Cycles") + 1 :] == listed
+
+
 def limited_system() -> System:
     """The standard system with one slow, late link between the IFMAP buffer and the bus."""
     components = {
@@ -65,7 +85,8 @@ def test_the_yaml_architecture_is_listed_with_every_node_link_and_route():
     text = describe_system(system)
     found = sections(text)
     assert found["header"] == ["system scale_example_run_32x32_ws: word_bytes=1, clock_mhz=1000, 6 components, 7 links"]
-    assert list(found) == ["header", "components", "links", "routes"]
+    assert list(found) == ["header", "components", "links", "routes", "stall columns"]
+    assert found["stall columns"] == ["array  sram_ifmap capacity, sram_filter capacity, sram_ofmap capacity"]
 
     components = by_first_word(found["components"])
     assert list(components) == list(system.graph.nodes)
@@ -109,7 +130,7 @@ def test_a_scalesim_cfg_system_is_listed_in_desims_terms():
     assert components["array"][:5] == ["systolic_array", "compute", "rows=256", "cols=256", "dataflow=os"]
     assert "capacity_bytes=6291456" in components["sram_ifmap"]  # IfmapSramSzkB: 6144
     assert "bandwidth_bytes_per_cycle=10" in components["dram"]  # Bandwidth: 10 words of 1 byte
-    assert columns(found["routes"])["sram_ofmap.memory"] == "sram_ofmap -> bus -> dram"
+    assert columns(found["routes"])["sram_ofmap.memory"] == "sram_ofmap -> bus -> dram dram: 10 B/cycle"
 
 
 def test_a_limited_link_shows_its_bandwidth_and_latency():
