@@ -125,7 +125,8 @@ def _timed_hops(route: Route) -> list[str]:
 def draw_system(system: System, path: str | Path) -> Path:
     """Draw ``system`` as a PNG at ``path`` (written atomically) and return the path.
 
-    Columns by role, left to right compute -> buffer -> interconnect -> memory; nodes labelled
+    Columns by role, left to right compute -> buffer -> interconnect -> memory (storage levels,
+    which pass requests further down, before main memories); nodes labelled
     with name and kind and coloured by role; non-ideal links labelled with bandwidth and latency.
 
     Raises:
@@ -156,8 +157,13 @@ def draw_system(system: System, path: str | Path) -> Path:
     column_step, row_step = box_w + max(label_w + 0.5, 1.0), box_h + 0.45
 
     roles = {node: role_of(type(c)) for node, c in components.items()}
-    columns = {role: [node for node in components if roles[node] == role] for role in (*ROLES, OTHER_ROLE)}
-    columns = {role: nodes for role, nodes in columns.items() if nodes}
+    # Memories that pass requests further down (storage levels) stand in a column before the others.
+    main = set(system.main_memories())
+    forwards = {node for node in components if roles[node] == "memory" and node not in main}
+    place = {node: "level" if node in forwards else roles[node] for node in components}
+    order = (*list(ROLES)[:-1], "level", list(ROLES)[-1], OTHER_ROLE)
+    columns = {key: [node for node in components if place[node] == key] for key in order}
+    columns = {key: nodes for key, nodes in columns.items() if nodes}
     tallest = max(map(len, columns.values()))
     # Each column spreads its nodes evenly over the tallest one's height, so two arrays line up
     # with the two groups of buffers they feed.
@@ -232,7 +238,8 @@ def draw_system(system: System, path: str | Path) -> Path:
                 zorder=4,
             )
 
-    handles: list[Any] = [Patch(facecolor=ROLE_COLOURS[role], edgecolor=OUTLINE_COLOUR, label=role) for role in columns]
+    shown = dict.fromkeys(roles[node] for column in columns.values() for node in column)
+    handles: list[Any] = [Patch(facecolor=ROLE_COLOURS[role], edgecolor=OUTLINE_COLOUR, label=role) for role in shown]
     if edge_labels:
         handles.append(Line2D([], [], color=LIMITED_COLOUR, linewidth=1.6, label="limited link"))
     ax.legend(
