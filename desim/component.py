@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -230,9 +231,43 @@ class Memory(Component):
 
     A memory may serve a transfer itself (a DRAM) or by issuing requests of its own further
     down (a storage level fetching what it does not hold): see :class:`~desim.channel.Nested`.
+
+    Every memory reports the same traffic figures, which the reports read: it counts the bytes
+    its clients read and wrote (``read_bytes``, ``write_bytes``), and the engine fills the rest
+    from the channels it lists in :meth:`channels` when a layer ends. :meth:`peak_bytes_per_cycle`
+    says how fast it can go, for the reports to compare its traffic with.
     """
 
     transaction_bytes: int
+
+    read_bytes = Stat("bytes", "bytes its clients read")
+    write_bytes = Stat("bytes", "bytes its clients wrote")
+    transactions = Stat("transactions", "transactions its channels served")
+    busy_cycles = Stat("cycles", "cycles its channels spent moving data")
+    queue_wait_cycles = Stat("cycles", "cycles transactions spent queued at its channels, summed over transactions")
+    max_queue_depth = Stat("transactions", "most transactions queued at one of its channels at once")
+    avg_latency_cycles = Stat("cycles", "mean time from a transaction's arrival at its channels to its data out")
+
+    def peak_bytes_per_cycle(self) -> float:
+        """The most bytes per cycle it can move (inf: no limit); by default its channels' together."""
+        return sum(channel.bandwidth_bytes_per_cycle for channel in self.channels()) or math.inf
+
+    def begin_layer(self, layer: Layer) -> None:
+        super().begin_layer(layer)
+        for channel in self.channels():
+            channel.reset_counters()
+
+    def end_layer(self) -> None:
+        """Fill the traffic figures its channels keep (a subclass that overrides this calls it)."""
+        channels = self.channels()
+        self.transactions = sum(channel.transfers for channel in channels)
+        self.busy_cycles = sum(channel.busy_cycles for channel in channels)
+        self.queue_wait_cycles = sum(channel.wait_cycles for channel in channels)
+        self.max_queue_depth = max((channel.max_queue for channel in channels), default=0)
+        timed = [channel for channel in channels if not channel.ideal]
+        served = sum(channel.transfers for channel in timed)
+        if served:
+            self.avg_latency_cycles = sum(channel.transit_cycles for channel in timed) / served
 
     def hop(self) -> Hop:
         """The server that accepts this memory's transactions."""

@@ -118,7 +118,7 @@ def summary_table(summary: dict[str, Any], wall_seconds: float) -> str:
     weighted = sum(layer["overall_util_percent"] * layer["total_cycles"] for layer in layers)
     rows.append(("utilisation", f"{weighted / total if total else 0.0:.1f}%", "MACs / (cycles x PEs), whole run"))
     for node, memory in totals["memory"].items():
-        peak = summary["memories"][node].get("bandwidth_bytes_per_cycle", math.inf)
+        peak = summary["peak_bytes_per_cycle"][node]
         rate = memory["avg_bytes_per_cycle"]
         rows.append(
             (

@@ -236,7 +236,7 @@ def plot_bandwidth(trace: dict[str, Any], path: Path) -> Path:
     for name, colour in zip(memories, (COMPUTE_COLOUR, *CAUSE_COLOURS), strict=False):
         times, values = _counter(trace, processes[name], "bandwidth")
         axes.step(times, values, where="post", color=colour, linewidth=1.2, label=f"{name} (window mean)")
-        peak = _number(other["components"][name]["params"].get("bandwidth_bytes_per_cycle"))
+        peak = _number(other["components"][name].get("peak_bytes_per_cycle"))
         if peak is not None and math.isfinite(peak):
             axes.axhline(peak, color=colour, linestyle="--", linewidth=1, label=f"{name} peak ({peak:g} B/cycle)")
     layers = other["layers"]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from desim.channel import Channel, Transfer
-from desim.component import OTHER_ROLE, ROLES, Component, role_of
+from desim.component import OTHER_ROLE, ROLES, Component, Memory, role_of
 from desim.errors import DesimError
 from desim.io.outputs import AtomicFile, reason
 from desim.io.reports import json_ready
@@ -107,6 +107,8 @@ class Trace:
                 "role": role_of(type(component)),
                 "params": {name: getattr(component, name) for name in component.declared_params},
             }
+            if isinstance(component, Memory):
+                self._described[component.name]["peak_bytes_per_cycle"] = component.peak_bytes_per_cycle()
         # A component's own channels are drawn in its process; the rest (links) get one each.
         owners = {channel: component.name for component in self._components for channel in component.channels()}
         for component in self._components:

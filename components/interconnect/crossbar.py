@@ -59,6 +59,10 @@ class Crossbar(Interconnect, Memory):
         else:
             parts = _interleave(tile, self.interleave_bytes, channels)
         write = transfer.owner.is_write
+        if write:
+            self.write_bytes += tile.nbytes
+        else:
+            self.read_bytes += tile.nbytes
         requests: list[Request] = []
         for channel, part in parts.items():
             route = routes[channel]

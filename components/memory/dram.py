@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING
 
 from desim import RESPONSE, Memory, Param, Port, Stat
 from desim.channel import Channel, Transfer
-from desim.components.queue_stats import QueueStats
 from desim.limits import MAX_LATENCY, MIN_BANDWIDTH
-from desim.workload import Layer
 
 if TYPE_CHECKING:
     import simpy
@@ -21,7 +19,7 @@ MAX_BANKS = 4096
 """Most banks a DRAM may have: the controller keeps each one's open row."""
 
 
-class Dram(QueueStats, Memory):
+class Dram(Memory):
     """Main memory: a controller that serves every client's transactions from one queue.
 
     Timing model: requests are split into transactions of ``transaction_bytes``; each occupies the
@@ -52,15 +50,12 @@ class Dram(QueueStats, Memory):
 
     clients = Port(RESPONSE, "requests from buffers and interconnects", multiple=True)
 
-    read_bytes = Stat("bytes", "bytes read")
-    write_bytes = Stat("bytes", "bytes written")
     tensor_read_bytes = Stat("bytes", "bytes read, by tensor (tensor: bytes)", initial={})
     tensor_write_bytes = Stat("bytes", "bytes written, by tensor (tensor: bytes)", initial={})
     row_hits = Stat("transactions", "transactions to an open row")
     row_misses = Stat("transactions", "transactions that opened a row")
     busy_percent = Stat("%", "share of the layer's cycles the data bus was busy")
     avg_queue_depth = Stat("transactions", "mean transactions waiting (total wait / layer cycles)")
-    avg_latency_cycles = Stat("cycles", "mean time from a transaction's arrival to its data out")
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
@@ -87,20 +82,17 @@ class Dram(QueueStats, Memory):
         by_tensor[tensor] = by_tensor.get(tensor, 0) + transfer.nbytes
         self._channel.submit(transfer)
 
-    def begin_layer(self, layer: Layer) -> None:
-        super().begin_layer(layer)
-        self._channel.reset_counters()
+    def peak_bytes_per_cycle(self) -> float:
+        return self.bandwidth_bytes_per_cycle
 
     def end_layer(self) -> None:
+        super().end_layer()
         channel = self._channel
-        self.copy_queue_stats(channel)
         self.row_hits, self.row_misses = channel.hits, channel.misses
         elapsed = self.env.now - self.layer_start
         if elapsed > 0:
             self.busy_percent = 100 * channel.busy_cycles / elapsed
             self.avg_queue_depth = channel.wait_cycles / elapsed
-        if channel.transfers and not channel.ideal:
-            self.avg_latency_cycles = channel.transit_cycles / channel.transfers
 
 
 class _Controller(Channel):

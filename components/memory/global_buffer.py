@@ -10,7 +10,6 @@ import numpy as np
 
 from desim import REQUEST, RESPONSE, Memory, Param, Port, Stat
 from desim.channel import Channel, Transfer
-from desim.components.queue_stats import QueueStats
 from desim.data import Tile, line_extents, lines_of, tensor_base, tensor_bytes
 from desim.limits import MAX_LATENCY, MIN_BANDWIDTH
 from desim.route import Request, resume_after
@@ -37,7 +36,7 @@ class _Held:
         """The fetch bringing each line in, by number (-1: none)."""
 
 
-class GlobalBuffer(QueueStats, Memory):
+class GlobalBuffer(Memory):
     """A storage level shared by its clients (scratchpads, or levels above it): an L2.
 
     It holds tensors line by line (``line_bytes``) and serves reads of what it holds through its
@@ -71,14 +70,11 @@ class GlobalBuffer(QueueStats, Memory):
     clients = Port(RESPONSE, "requests from the levels above", multiple=True)
     memory = Port(REQUEST, "fetches misses from and writes through to the next level", peer=Memory)
 
-    read_bytes = Stat("bytes", "bytes read by its clients")
-    write_bytes = Stat("bytes", "bytes written by its clients")
     fill_bytes = Stat("bytes", "bytes fetched from the next level")
     write_through_bytes = Stat("bytes", "bytes written to the next level")
     hit_lines = Stat("lines", "lines clients read that it held")
     miss_lines = Stat("lines", "lines clients read that it had to wait for")
     peak_occupancy_bytes = Stat("bytes", "most bytes held at once")
-    avg_latency_cycles = Stat("cycles", "mean time a transaction spent at its port")
     pinned = Stat("operands", "operands the planned policy kept this layer", initial="")
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
@@ -102,7 +98,6 @@ class GlobalBuffer(QueueStats, Memory):
 
     def begin_layer(self, layer: Layer) -> None:
         super().begin_layer(layer)
-        self._port.reset_counters()
         sizes = tensor_bytes(layer, self._word_bytes)
         wanted = [operand for operand in OPERANDS if not self.operands or operand in self.operands]
         line = self.line_bytes
@@ -125,10 +120,8 @@ class GlobalBuffer(QueueStats, Memory):
         self._lru: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._capacity_lines = self.capacity_bytes // line
 
-    def end_layer(self) -> None:
-        self.copy_queue_stats(self._port)
-        if self._port.transfers and not self._port.ideal:
-            self.avg_latency_cycles = self._port.transit_cycles / self._port.transfers
+    def peak_bytes_per_cycle(self) -> float:
+        return self.bandwidth_bytes_per_cycle
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from desim.component import Buffer, Compute, Memory
 from desim.errors import DesimError
 from desim.io.outputs import SUMMARY, reason, uninterrupted, write_atomically
 from desim.simulation import LayerResult
+from desim.stats import Stat
 from desim.system import System
 from desim.workload import OPERANDS
 
@@ -104,16 +105,9 @@ _STALL_CAUSE = re.compile(r"stall_(\w+)_cycles$")
 LEDGER_STAT = "stall_cause_cycles"
 """The compute stat holding the stall ledger: ``{label: cycles}`` over the labels its
 ``stall_causes()`` declares."""
-MEMORY_STATS = (
-    "read_bytes",
-    "write_bytes",
-    "busy_cycles",
-    "queue_wait_cycles",
-    "max_queue_depth",
-    "transactions",
-    "avg_latency_cycles",
-)
-"""Stats of a memory component that the summary turns into traffic, busy share, queue depth and latency."""
+MEMORY_STATS = tuple(name for name, value in vars(Memory).items() if isinstance(value, Stat))
+"""The traffic figures every memory reports (the :class:`~desim.component.Memory` role declares
+them), which the summary turns into traffic, busy share, queue depth and latency."""
 
 
 def check_reportable(system: System) -> list[str]:
@@ -161,11 +155,8 @@ class ReportWriter:
                 m.group(1) for name in declared if name != LEDGER_STAT and (m := _STALL_CAUSE.match(name))
             ]
             self.ledger[array] = elaborated[array].stall_causes() if LEDGER_STAT in declared else []
-        self.memories = [
-            node
-            for node in system.nodes_of(Memory)
-            if all(n in system.kind_of(node).declared_stats for n in MEMORY_STATS)
-        ]
+        self.memories = system.nodes_of(Memory)
+        self.peaks = {node: elaborated[node].peak_bytes_per_cycle() for node in self.memories}
         self.buffers = system.nodes_of(Buffer)
         self.word_bytes = system.word_bytes
         self.units = {
@@ -349,6 +340,7 @@ class ReportWriter:
             "inputs": self.inputs,
             "compute": {"node": first, "kind": self.system.kind_of(first).kind, "params": self.system.params_of(first)},
             "memories": {node: self.system.params_of(node) for node in self.memories},
+            "peak_bytes_per_cycle": self.peaks,
             "word_bytes": self.word_bytes,
             "clock_mhz": self.system.clock_mhz,
             "trace": self.trace,
