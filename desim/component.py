@@ -122,6 +122,11 @@ class Component:
         Raise DesimError naming the node and the offending param or port.
         """
 
+    def check_layer(self, layer: Layer, share: Share) -> None:
+        """Raise DesimError if this component cannot take part in ``layer`` (a compute unit: run
+        ``share`` of it; anything else is given the whole layer). Called for every layer shape
+        before time starts, so that no run stops halfway."""
+
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         """Create processes and resources on ``env``. Called once, before time starts."""
         self.env = env
@@ -181,9 +186,6 @@ class Compute(Component):
     With several units, each runs its :class:`~desim.workload.Share` of a layer, as the system's
     ``split`` decides (all of it, by default).
     """
-
-    def check_layer(self, layer: Layer, share: Share) -> None:
-        """Raise DesimError if this unit cannot run ``share`` of ``layer``; called before time starts."""
 
     def run_layer(self, layer: Layer, share: Share) -> simpy.Event:
         """Start executing ``share`` of ``layer`` and return the event that fires when it is done."""

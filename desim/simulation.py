@@ -25,7 +25,7 @@ from desim.component import Compute
 from desim.errors import DesimError
 from desim.params import show_number
 from desim.system import System
-from desim.workload import Layer, split_layer
+from desim.workload import Layer, Share, split_layer
 
 if TYPE_CHECKING:
     from desim.component import ProcessGenerator
@@ -52,7 +52,8 @@ class Simulation:
 
     def check(self, workload: Sequence[Layer]) -> None:
         """Raise DesimError, before time starts, if the system or any layer cannot run."""
-        computes = [c for c in self.system.validate().values() if isinstance(c, Compute)]
+        components = list(self.system.validate().values())
+        computes = [c for c in components if isinstance(c, Compute)]
         if not computes:
             raise DesimError("the system has no compute component to run layers on", file=self.system.source)
         checked = set()
@@ -60,14 +61,16 @@ class Simulation:
             if layer.shape in checked:  # layers of one shape (ResNet's repeated blocks) pass or fail alike
                 continue
             checked.add(layer.shape)
-            for compute, share in zip(computes, split_layer(layer, len(computes), self.system.split), strict=True):
+            shares = dict(zip(computes, split_layer(layer, len(computes), self.system.split), strict=True))
+            for component in components:
+                share = shares.get(component, Share.whole(layer))
                 if share.empty:
                     continue
                 try:
-                    compute.check_layer(layer, share)
+                    component.check_layer(layer, share)
                 except DesimError as error:
                     raise DesimError(
-                        error.message, line=layer.line, key=f"layer {index} ({layer.name}) on {compute.name}"
+                        error.message, line=layer.line, key=f"layer {index} ({layer.name}) on {component.name}"
                     ) from None
 
     def run(

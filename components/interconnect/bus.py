@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from desim import REQUEST, RESPONSE, Interconnect, Memory, Param, Port, Stat
 from desim.channel import Channel
-from desim.components.queue_stats import QueueStats
 from desim.limits import MAX_LATENCY, MIN_BANDWIDTH
 from desim.workload import Layer
 
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
     from desim.system import System
 
 
-class Bus(QueueStats, Interconnect):
+class Bus(Interconnect):
     """A shared, half-duplex bus: every transfer crossing it queues for one channel.
 
     Timing model: transactions from all clients, in both directions, are served first come first
@@ -41,6 +40,10 @@ class Bus(QueueStats, Interconnect):
     memory = Port(REQUEST, "towards main memory", peer=Memory)
 
     bytes = Stat("bytes", "bytes carried, both directions")
+    transactions = Stat("transactions", "transactions served")
+    busy_cycles = Stat("cycles", "cycles spent moving data")
+    queue_wait_cycles = Stat("cycles", "cycles transactions spent queued, summed over transactions")
+    max_queue_depth = Stat("transactions", "most transactions queued at once")
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
@@ -57,5 +60,6 @@ class Bus(QueueStats, Interconnect):
         self._channel.reset_counters()
 
     def end_layer(self) -> None:
-        self.bytes = self._channel.bytes
-        self.copy_queue_stats(self._channel)
+        channel = self._channel
+        self.bytes, self.transactions, self.busy_cycles = channel.bytes, channel.transfers, channel.busy_cycles
+        self.queue_wait_cycles, self.max_queue_depth = channel.wait_cycles, channel.max_queue

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from desim import REQUEST, RESPONSE, Memory, Param, Port, Stat
+from desim import REQUEST, RESPONSE, DesimError, Memory, Param, Port, Stat
 from desim.channel import Channel, Transfer
 from desim.data import Tile, line_extents, lines_of, tensor_base, tensor_bytes
 from desim.limits import MAX_LATENCY, MIN_BANDWIDTH
 from desim.route import Request, resume_after
-from desim.workload import OPERANDS, Layer
+from desim.workload import OPERANDS, Layer, Share
 
 if TYPE_CHECKING:
     import simpy
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from desim.system import System
 
 POLICIES = ("planned", "lru")
+MAX_LINES = 1 << 26
+"""Most lines a global buffer tracks of one tensor (five bytes of state each)."""
 
 
 class _Held:
@@ -32,7 +34,7 @@ class _Held:
         self.base = tensor_base(tensor)
         lines = -(-nbytes // line_bytes)
         self.present = np.zeros(lines, dtype=bool)
-        self.fetching = np.full(lines, -1, dtype=np.int64)
+        self.fetching = np.full(lines, -1, dtype=np.int32)
         """The fetch bringing each line in, by number (-1: none)."""
 
 
@@ -96,21 +98,35 @@ class GlobalBuffer(Memory):
     def stall_causes(self) -> list[str]:
         return [*self._port.stall_causes(), *super().stall_causes()]
 
+    def check_layer(self, layer: Layer, share: Share) -> None:
+        sizes = tensor_bytes(layer, self.system.word_bytes)
+        for operand in self._kept(sizes):
+            lines = -(-sizes[operand] // self.line_bytes)
+            if lines > MAX_LINES:
+                raise DesimError(
+                    f"{self.name} would track the {operand}'s {sizes[operand]:,} bytes in {lines:,} lines of "
+                    f"{self.line_bytes} bytes; it tracks at most {MAX_LINES:,} per tensor (raise line_bytes)"
+                )
+
+    def _kept(self, sizes: dict[str, int]) -> list[str]:
+        """The tensors of these sizes it keeps: by ``planned``, the smallest that fit whole; by ``lru``, all."""
+        wanted = [operand for operand in OPERANDS if not self.operands or operand in self.operands]
+        if self.policy == "lru":
+            return wanted
+        kept, room = [], self.capacity_bytes
+        for operand in sorted(wanted, key=lambda op: sizes[op]):
+            need = -(-sizes[operand] // self.line_bytes) * self.line_bytes
+            if need > room:
+                break
+            kept.append(operand)
+            room -= need
+        return kept
+
     def begin_layer(self, layer: Layer) -> None:
         super().begin_layer(layer)
         sizes = tensor_bytes(layer, self._word_bytes)
-        wanted = [operand for operand in OPERANDS if not self.operands or operand in self.operands]
+        kept = self._kept(sizes)
         line = self.line_bytes
-        if self.policy == "planned":
-            kept, room = [], self.capacity_bytes
-            for operand in sorted(wanted, key=lambda op: sizes[op]):
-                need = -(-sizes[operand] // line) * line
-                if need > room:
-                    break
-                kept.append(operand)
-                room -= need
-        else:
-            kept = wanted
         self._held = {operand: _Held(operand, sizes[operand], line) for operand in kept}
         self._whole: set[Tile] = set()  # tiles found whole under the planned policy, which never evicts
         self.pinned = ",".join(op for op in OPERANDS if op in kept) if self.policy == "planned" else ""

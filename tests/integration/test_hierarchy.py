@@ -82,3 +82,15 @@ def test_stalls_behind_l2_misses_are_charged_to_the_dram_and_to_the_l2(tmp_path)
     charged = {label: sum(int(row[label]) for row in rows) for label in columns if label.startswith(("l2 ", "dram "))}
     assert charged["l2 service"] > 0 and charged["dram latency"] > 0
     assert not any(label.endswith("capacity") and "l2" in label for label in columns)
+
+
+def test_a_tensor_too_large_to_track_line_by_line_is_refused_before_time_starts():
+    from desim.errors import DesimError
+    from desim.simulation import Simulation
+
+    system = hierarchy(capacity_bytes=1 << 40, line_bytes=1, policy="lru")
+    huge = Layer("huge", 4000, 4000, 3, 3, 8, 8, 1)  # an IFMAP of 128,000,000 bytes
+    with pytest.raises(DesimError, match="tracks at most 67,108,864 per tensor") as raised:
+        Simulation(system).check([huge])
+    assert raised.value.key == "layer 0 (huge) on l2"
+    Simulation(hierarchy(capacity_bytes=1 << 40, line_bytes=2, policy="lru")).check([huge])  # 64,000,000 lines
