@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from desim.channel import Channel
-from desim.component import Component, Interconnect, Memory
+from desim.component import Component, Compute, Interconnect, Memory
 from desim.errors import DesimError
 from desim.link import LINK_PARAMS, Link
 from desim.params import Param
-from desim.ports import REQUEST, RESPONSE, PortBinding
+from desim.ports import REQUEST, RESPONSE, Port, PortBinding
 from desim.registry import Registry, default_registry
 from desim.route import Route
 from desim.workload import SPLITS
@@ -203,7 +203,8 @@ class System:
             components = self._components()
             links = self._links(components)
             self._bind_ports(components, links)
-            for component in components.values():
+            # A component's own params before the compute units that rely on them.
+            for component in sorted(components.values(), key=lambda c: isinstance(c, Compute)):
                 component.check()
         except DesimError as error:
             raise error.located(file=self.source) from None
@@ -247,29 +248,47 @@ class System:
         return links
 
     def _bind_ports(self, components: dict[str, Component], links: dict[tuple[str, str, str], Link]) -> None:
-        for node, component in components.items():
-            for port_name, port in component.declared_ports.items():
-                if port.role == REQUEST:
-                    attached = [v for _, v, a in self.graph.out_edges(node, data=True) if a["src_port"] == port_name]
-                else:
-                    attached = [u for u, _, a in self.graph.in_edges(node, data=True) if a["dst_port"] == port_name]
-                key = f"{node}.{port_name}"
-                if not attached:
-                    if port.required:
-                        target = f" to {port.peer_names()}" if port.role == REQUEST else ""
-                        raise DesimError(f"is not connected (it needs a link{target})", key=key)
-                    continue
-                if len(attached) > 1 and not port.multiple:
-                    raise DesimError(f"takes one link, but {len(attached)} attach: {', '.join(attached)}", key=key)
-                if port.role == REQUEST:
-                    bindings = []
-                    for first in sorted(attached):
-                        nodes = self._path(components, node, port_name, first)
-                        on_the_way = [links[(node, first, port_name)]]
-                        for a, b in itertools.pairwise(nodes[1:]):  # through interconnects: their first link a -> b
-                            on_the_way.append(links[(a, b, min(self.graph[a][b]))])
-                        bindings.append(PortBinding(peer=components[nodes[-1]], nodes=nodes, links=on_the_way))
-                    component.bind(port_name, bindings)
+        # Request ports first, and their loops: a missing or wrong link from one is the mistake, a
+        # memory's idle response port only its symptom.
+        for role in (REQUEST, RESPONSE):
+            for component in components.values():
+                for port_name, port in component.declared_ports.items():
+                    if port.role == role:
+                        self._attach(components, links, component, port_name, port)
+            if role == REQUEST:
+                _refuse_loops(components)
+
+    def _attach(
+        self,
+        components: dict[str, Component],
+        links: dict[tuple[str, str, str], Link],
+        component: Component,
+        port_name: str,
+        port: Port,
+    ) -> None:
+        """Check the links at one port; bind a request port to the route of each."""
+        node = component.name
+        if port.role == REQUEST:
+            attached = [v for _, v, a in self.graph.out_edges(node, data=True) if a["src_port"] == port_name]
+        else:
+            attached = [u for u, _, a in self.graph.in_edges(node, data=True) if a["dst_port"] == port_name]
+        key = f"{node}.{port_name}"
+        if not attached:
+            if port.required:
+                target = f" to {port.peer_names()}" if port.role == REQUEST else ""
+                raise DesimError(f"is not connected (it needs a link{target})", key=key)
+            return
+        if len(attached) > 1 and not port.multiple:
+            raise DesimError(f"takes one link, but {len(attached)} attach: {', '.join(attached)}", key=key)
+        if port.role == REQUEST:
+            bindings = []
+            for first in sorted(attached):
+                nodes = self._path(components, node, port_name, first)
+                on_the_way = [links[(node, first, port_name)]]
+                for a, b in itertools.pairwise(nodes[1:]):  # through interconnects: their first link a -> b
+                    on_the_way.append(links[(a, b, min(self.graph[a][b]))])
+                bindings.append(PortBinding(peer=components[nodes[-1]], nodes=nodes, links=on_the_way))
+            component.bind(port_name, bindings)
 
     def _path(self, components: dict[str, Component], src: str, port_name: str, first: str) -> list[str]:
         """The nodes from ``src`` through ``first`` to the one component of the port's peer class."""
@@ -283,7 +302,8 @@ class System:
                 f"links to {first!r} (kind {components[first].kind!r}), but needs {port.peer_names()}",
                 key=key,
             )
-        carriers = {n for n, c in components.items() if isinstance(c, Interconnect)}
+        # Routes pass through interconnects, but end at one that is itself a peer (a crossbar).
+        carriers = {n for n, c in components.items() if isinstance(c, Interconnect) and not isinstance(c, wanted)}
         view = nx.subgraph_view(self.graph, filter_edge=lambda a, b, _: a in carriers)
         reachable = nx.single_source_shortest_path(view, first)
         found = sorted(n for n in reachable if n != src and isinstance(components[n], wanted))
@@ -310,6 +330,25 @@ class System:
                 for binding in bindings:
                     binding.route = _route(env, binding, components)
         return components
+
+
+def _refuse_loops(components: dict[str, Component]) -> None:
+    """Raise DesimError if requests could go round in a loop (a level whose misses come back to it)."""
+    asks = nx.DiGraph()
+    for node, component in components.items():
+        for port_name, bindings in component.request_bindings().items():
+            for binding in bindings:
+                asks.add_edge(node, binding.peer.name, port=port_name)
+    try:
+        cycle = nx.find_cycle(asks)
+    except nx.NetworkXNoCycle:
+        return
+    src, dst = cycle[0][0], cycle[0][1]
+    loop = " -> ".join([edge[0] for edge in cycle] + [src])
+    raise DesimError(
+        f"requests would go round in a loop ({loop}); every route must end at a memory that serves it",
+        key=f"{src}.{asks.edges[src, dst]['port']}",
+    )
 
 
 def run_name_problem(name: str) -> str | None:

@@ -208,7 +208,7 @@ class ReportWriter:
         for array in self.arrays:
             a = f"{array}."
             total = s[a + "total_cycles"]
-            ledger = s.get(a + LEDGER_STAT, {})
+            ledger = s.get(a + LEDGER_STAT, {})  # empty for an array that sat the layer out (no share of it)
             dram = {operand: self._dram(s, operand, self._buffers_of(array)) for operand in OPERANDS}
             sram_words = (s[a + "ifmap_sram_reads"], s[a + "filter_sram_reads"], s[a + "ofmap_sram_writes"])
             sram_window = (float(s[a + "first_fold_cycle"]), float(s[a + "last_fold_cycle"]))
@@ -233,14 +233,14 @@ class ReportWriter:
                 s[a + "compute_cycles"],
                 s[a + "stall_cycles"],
                 *(s[f"{a}stall_{cause}_cycles"] for cause in self.causes[array]),
-                *(ledger[label] for label in self.ledger[array]),
+                *(ledger.get(label, 0) for label in self.ledger[array]),
             )
             figures[array] = {
                 "total_cycles": total,
                 "compute_cycles": s[a + "compute_cycles"],
                 "stall_cycles": s[a + "stall_cycles"],
                 "stalls": {cause: s[f"{a}stall_{cause}_cycles"] for cause in self.causes[array]},
-                "stall_causes": {label: ledger[label] for label in self.ledger[array]},
+                "stall_causes": {label: ledger.get(label, 0) for label in self.ledger[array]},
                 "overall_util_percent": s[a + "overall_util_percent"],
                 "macs": s[a + "macs"],
                 "dram_words": {operand: d["words"] for operand, d in dram.items()},

@@ -78,3 +78,13 @@ def test_operands_can_each_have_a_channel():
     assert set(s["dram1.tensor_read_bytes"]) == {"filter"}
     assert set(s["dram2.tensor_write_bytes"]) == {"ofmap"}
     assert s["dram3.read_bytes"] == s["dram3.write_bytes"] == 0
+
+
+def test_a_crossbar_behind_a_bus_ends_the_route_there(tmp_path):
+    """Found by fuzzing: through a bus, a buffer's route ran on past the crossbar to 'more than one Memory'."""
+    text = CHANNELS.read_text().replace("to: xbar.clients}", "to: bus.clients}")
+    text = text.replace("  xbar:", "  bus:         {kind: bus, bandwidth_bytes_per_cycle: 64}\n  xbar:")
+    (tmp_path / "bus.yaml").write_text(text + "  - {from: bus.memory, to: xbar.clients}\n")
+    (result,) = run(read_arch_yaml(tmp_path / "bus.yaml"), [Layer("conv", 20, 20, 3, 3, 8, 16)])
+    s = result.stats
+    assert sum(s[f"{dram}.read_bytes"] + s[f"{dram}.write_bytes"] for dram in DRAMS) == s["bus.bytes"] > 0

@@ -611,11 +611,14 @@ def judge(case: FuzzCase, result: Result, outdir: Path) -> Verdict:
         return judge_refusal(case, result.stderr)
     if "Traceback" in result.stderr:
         return Verdict(f"exit 0 with a traceback:\n{result.stderr}", "traceback on success")
-    reports = sorted(outdir.glob("*/STALL_REPORT.csv"))
-    if len(reports) != 1:
+    # One report in the run's folder, or one per array in its subfolders when there are several.
+    reports = sorted(outdir.glob("*/STALL_REPORT.csv")) or sorted(outdir.glob("*/*/STALL_REPORT.csv"))
+    runs = {report.parent if report.parent.parent == outdir else report.parent.parent for report in reports}
+    if len(runs) != 1:
         return Verdict(f"exit 0 but {len(reports)} STALL_REPORT.csv files", "no stall report")
     try:
-        check_stall_report(reports[0])
+        for report in reports:
+            check_stall_report(report)
     except AssertionError as failed:
         return Verdict(f"STALL_REPORT.csv does not add up: {failed}", "ledger", ledger_failed=True)
     except (ValueError, KeyError) as failed:  # a report the checker cannot even read
@@ -727,6 +730,26 @@ drams = st.fixed_dictionaries(
         "scheduling": st.sampled_from(["fr-fcfs", "fcfs"]),
     },
 )
+global_buffers = st.fixed_dictionaries(
+    {"kind": st.just("global_buffer")},
+    optional={
+        "capacity_bytes": st.integers(1, 64 * 1024),
+        "line_bytes": st.sampled_from([1, 16, 64, 4096]),
+        "policy": st.sampled_from(["planned", "lru"]),
+        "operands": st.lists(st.sampled_from(OPERANDS), min_size=1, max_size=3, unique=True),
+        "bandwidth_bytes_per_cycle": bandwidths(1),
+        "latency_cycles": st.integers(0, 10),
+        "transaction_bytes": st.sampled_from([64, 4096]),
+    },
+)
+crossbars = st.fixed_dictionaries(
+    {"kind": st.just("crossbar")},
+    optional={
+        "select": st.sampled_from(["address", "operand"]),
+        "interleave_bytes": st.sampled_from([1, 64, 4096]),
+        "transaction_bytes": st.sampled_from([64, 4096]),
+    },
+)
 link_attributes = st.fixed_dictionaries(
     {}, optional={"bandwidth_bytes_per_cycle": bandwidths(1), "latency_cycles": st.integers(0, 20)}
 )
@@ -734,24 +757,59 @@ link_attributes = st.fixed_dictionaries(
 
 @st.composite
 def architectures(draw: st.DrawFn) -> str:
-    """A valid YAML architecture: one array, three scratchpads, a bus and a DRAM, keys and links in any order."""
+    """A valid YAML architecture, keys and links in any order: one array (or two, sharing the work)
+    with three scratchpads (or IFMAP and FILTER in one), a bus, and below it a DRAM, a global
+    buffer over a DRAM, or a crossbar over DRAM channels."""
     word_bytes = draw(st.integers(1, 4))
     rows, cols = draw(st.integers(1, 8)), draw(st.integers(1, 8))
-    # Each scratchpad must hold two array edges of words: that much passes to or from the array each cycle.
+    # Each operand's room must hold two array edges of words: that much passes to or from the array each cycle.
     least = 2 * max(rows, cols) * word_bytes
     names = STANDARD_NAMES if draw(st.booleans()) else draw(st.lists(node_names, min_size=6, max_size=6, unique=True))
-    array, buffers, bus, dram = names[0], dict(zip(OPERANDS, names[1:4], strict=True)), names[4], names[5]
+    bus, dram = names[4], names[5]
     dataflow = draw(st.sampled_from(["os", "ws", "is"]))
-    components = {array: {"kind": "systolic_array", "rows": rows, "cols": cols, "dataflow": dataflow}}
-    components |= {node: draw(scratchpads(operand, least)) for operand, node in buffers.items()}
-    components |= {bus: draw(buses), dram: draw(drams)}
-    # The array's links stay ideal (its fold timing sets their rate); the others may be slow or late.
-    links = [(f"{array}.{operand}", f"{buffers[operand]}.compute", {}) for operand in OPERANDS]
-    links += [(f"{buffers[operand]}.memory", f"{bus}.clients", draw(link_attributes)) for operand in OPERANDS]
-    links.append((f"{bus}.memory", f"{dram}.clients", draw(link_attributes)))
+    arrays = [(names[0], dict(zip(OPERANDS, names[1:4], strict=True)))]
+    if draw(st.integers(0, 4)) == 0:  # a second array with its own buffers
+        arrays.append((f"{names[0]}_b", {op: f"{node}_b" for op, node in zip(OPERANDS, names[1:4], strict=True)}))
+    unified = draw(st.integers(0, 4)) == 0  # IFMAP and FILTER in one buffer (the IFMAP buffer's name)
+    components: dict[str, Any] = {}
+    links = []
+    for array, buffers in arrays:
+        components[array] = {"kind": "systolic_array", "rows": rows, "cols": cols, "dataflow": dataflow}
+        if unified:
+            buffers = {**buffers, "filter": buffers["ifmap"]}
+        for operand, node in buffers.items():
+            if node not in components:
+                shared = [op for op, other in buffers.items() if other == node]
+                pad = draw(scratchpads(operand, least * len(shared)))
+                if len(shared) > 1:
+                    del pad["operand"]
+                    if draw(st.booleans()):
+                        pad["operands"] = shared
+                components[node] = pad
+                links.append((f"{node}.memory", f"{bus}.clients", draw(link_attributes)))
+            # The array's links stay ideal (its fold timing sets their rate); the others may be slow or late.
+            links.append((f"{array}.{operand}", f"{node}.compute", {}))
+    components[bus] = draw(buses)
+    below = draw(st.sampled_from(["dram", "dram", "l2", "channels"]))
+    if below == "l2":
+        components["l2"] = draw(global_buffers)
+        links.append((f"{bus}.memory", "l2.clients", draw(link_attributes)))
+        links.append(("l2.memory", f"{dram}.clients", draw(link_attributes)))
+        components[dram] = draw(drams)
+    elif below == "channels":
+        components["xbar"] = draw(crossbars)
+        links.append((f"{bus}.memory", "xbar.clients", draw(link_attributes)))
+        for channel in range(draw(st.integers(2, 3))):
+            components[f"{dram}{channel}"] = draw(drams)
+            links.append(("xbar.memory", f"{dram}{channel}.clients", draw(link_attributes)))
+    else:
+        links.append((f"{bus}.memory", f"{dram}.clients", draw(link_attributes)))
+        components[dram] = draw(drams)
     top: dict[str, Any] = {"name": draw(run_names), "word_bytes": word_bytes}
     if draw(st.booleans()):
         top["clock_mhz"] = draw(st.sampled_from([1, 200, 1000, 1234.5]))
+    if len(arrays) > 1 or draw(st.integers(0, 9)) == 0:
+        top["split"] = draw(st.sampled_from(["every", "n", "m"]))
     top["components"] = {node: components[node] for node in draw(st.permutations(list(components)))}
     top["links"] = [
         [source, target] if not attributes and draw(st.booleans()) else {"from": source, "to": target, **attributes}

@@ -4,6 +4,7 @@ import pytest
 from helpers import ROOT, check_stall_report, read_report, run
 
 from desim.components.compute.ifmap_footprint import distinct_inputs
+from desim.errors import DesimError
 from desim.io.arch_yaml import read_arch_yaml
 from desim.workload import Layer
 
@@ -85,7 +86,6 @@ def test_stalls_behind_l2_misses_are_charged_to_the_dram_and_to_the_l2(tmp_path)
 
 
 def test_a_tensor_too_large_to_track_line_by_line_is_refused_before_time_starts():
-    from desim.errors import DesimError
     from desim.simulation import Simulation
 
     system = hierarchy(capacity_bytes=1 << 40, line_bytes=1, policy="lru")
@@ -94,3 +94,40 @@ def test_a_tensor_too_large_to_track_line_by_line_is_refused_before_time_starts(
         Simulation(system).check([huge])
     assert raised.value.key == "layer 0 (huge) on l2"
     Simulation(hierarchy(capacity_bytes=1 << 40, line_bytes=2, policy="lru")).check([huge])  # 64,000,000 lines
+
+
+LOOPS = {
+    "an L2 whose misses come back to it": (
+        "  - {from: l2.memory, to: l2.clients}",
+        "  - {from: l2.memory",
+        "l2.memory: requests would go round in a loop (l2 -> l2); every route must end at a memory that serves it",
+    ),
+    "an L2 with no link below it": (
+        "",
+        "  l2:",
+        "l2.memory: is not connected (it needs a link to Memory)",
+    ),
+    "an L2 linked down to a scratchpad": (
+        "  - {from: l2.memory, to: sram_ofmap.compute}",
+        "  - {from: l2.memory",
+        "l2.memory: links to 'sram_ofmap' (kind 'scratchpad'), but needs Memory",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LOOPS)
+def test_a_broken_hierarchy_names_the_link_at_fault_not_its_symptom(case, tmp_path):
+    """Found by review: these once recursed without end (exit 70) or blamed the DRAM's idle port."""
+    link, at, message = LOOPS[case]
+    text = (ROOT / "configs" / "hierarchy_l2.yaml").read_text()
+    # A second L2 keeps the DRAM linked, so only the broken link can be at fault.
+    text = text.replace("  dram:", "  feed:        {kind: global_buffer}\n  dram:")
+    text = text.replace(
+        "  - {from: l2.memory, to: dram.clients}", f"{link}\n  - {{from: feed.memory, to: dram.clients}}"
+    )
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(DesimError) as raised:
+        read_arch_yaml(path)
+    line = next(number for number, row in enumerate(text.splitlines(), 1) if row.startswith(at))
+    assert str(raised.value) == f"{path}:{line}: {message}"

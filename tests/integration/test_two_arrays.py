@@ -109,3 +109,18 @@ def test_desim_run_sweep_and_trace_take_two_arrays(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert int(rows[0][1]) > int(rows[1][1])  # more bandwidth, fewer cycles
+
+
+def test_an_array_with_no_share_of_a_layer_reports_it_as_idle(tmp_path):
+    """Found by fuzzing: with split n, a layer of one output channel left the second array's ledger empty."""
+    topology = tmp_path / "one_channel.csv"
+    topology.write_text("Layer, M, N, K,\ng, 8, 1, 8,\n")
+    result = CliRunner().invoke(
+        main, ["run", "-q", "-a", str(TWO), "-t", str(topology), "-i", "gemm", "-p", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    (idle,) = read_report(tmp_path / "two_arrays" / "array0" / "STALL_REPORT.csv")  # N = 1: all of it on array1
+    assert (idle["Total Cycles"], idle["Stall Cycles"]) == ("0", "0")
+    (busy,) = read_report(tmp_path / "two_arrays" / "array1" / "STALL_REPORT.csv")
+    assert int(busy["Total Cycles"]) > 0
+    check_stall_report(tmp_path / "two_arrays" / "array0" / "STALL_REPORT.csv")

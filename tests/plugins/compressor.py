@@ -33,6 +33,9 @@ class Compressor(Memory):
     def write_hops(self):
         return (self.engine, self)  # compress, then send down
 
+    def channels(self):
+        return [self.engine]  # its traffic figures and its peak in the reports, its track in a trace
+
     def stall_causes(self):
         return [*self.engine.stall_causes(), *super().stall_causes()]
 
@@ -42,5 +45,10 @@ class Compressor(Memory):
         self.bytes_in += tile.nbytes
         self.bytes_out += squeezed.nbytes
         route = self.memory.route
-        down = route.write if transfer.owner.is_write else route.read
-        resume_after(transfer, [down(squeezed, transfer.client)])
+        if transfer.owner.is_write:
+            self.write_bytes += tile.nbytes
+            request = route.write(squeezed, transfer.client)
+        else:
+            self.read_bytes += tile.nbytes
+            request = route.read(squeezed, transfer.client)
+        resume_after(transfer, [request])
