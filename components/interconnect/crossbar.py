@@ -9,7 +9,7 @@ import numpy as np
 from desim import REQUEST, RESPONSE, DesimError, Interconnect, Memory, Param, Port, Stat
 from desim.data import Tile
 from desim.route import Request, resume_after
-from desim.workload import OPERANDS
+from desim.workload import OPERANDS, Layer
 
 if TYPE_CHECKING:
     from desim.channel import Transfer
@@ -27,6 +27,9 @@ class Crossbar(Interconnect, Memory):
     OFMAP to the third (counting round when there are fewer). The crossbar itself adds no time;
     give its links a bandwidth and latency. A transaction completes when every part of it has;
     its wait is nested in the stall ledger, so stalls are charged to the channel that held it up.
+    With ``multicast``, a read of exactly the bytes another client's read is still fetching
+    joins that fetch: the channel serves them once and both clients get them (arrays under a
+    ``split`` reading the same IFMAP, say).
     """
 
     kind = "crossbar"
@@ -34,11 +37,15 @@ class Crossbar(Interconnect, Memory):
     select = Param(str, "address", choices=SELECTS, description="route by address interleaving or by operand")
     interleave_bytes = Param(int, 4096, "bytes", "granule of the address interleaving", minimum=1)
     transaction_bytes = Param(int, 4096, "bytes", "size of the transactions it takes from its clients", minimum=1)
+    multicast = Param(
+        bool, False, description="a read of the bytes another client's read is already fetching shares that fetch"
+    )
 
     clients = Port(RESPONSE, "requests from buffers and levels above", multiple=True)
     memory = Port(REQUEST, "the channels it spreads traffic over", peer=Memory, multiple=True)
 
     bytes_by_channel = Stat("bytes", "bytes carried to and from each channel (node: bytes)", initial={})
+    multicast_bytes = Stat("bytes", "bytes read once for several clients, counted once per extra client")
 
     def check(self) -> None:
         if len(self.memory) < 2:
@@ -49,11 +56,14 @@ class Crossbar(Interconnect, Memory):
     def hop(self, came_from: str = "", going_to: str = "") -> Crossbar:
         return self
 
+    def begin_layer(self, layer: Layer) -> None:
+        super().begin_layer(layer)
+        self._fetching: dict[tuple[str, int, int], Request] = {}
+
     def submit(self, transfer: Transfer) -> None:
         """Pass the transaction's bytes on to their channels; it moves on once all have been served."""
         tile = transfer.tile
-        routes = [binding.route for binding in self.memory]
-        channels = len(routes)
+        channels = len(self.memory)
         if self.select == "operand":
             parts = {OPERANDS.index(tile.tensor) % channels if tile.tensor in OPERANDS else 0: tile}
         else:
@@ -65,11 +75,28 @@ class Crossbar(Interconnect, Memory):
             self.read_bytes += tile.nbytes
         requests: list[Request] = []
         for channel, part in parts.items():
-            route = routes[channel]
-            node = self.memory[channel].peer.name
-            self.bytes_by_channel[node] = self.bytes_by_channel.get(node, 0) + part.nbytes
-            requests.append(route.write(part, transfer.client) if write else route.read(part, transfer.client))
+            if write:
+                requests.append(self._pass(channel, part, transfer.client, write=True))
+                continue
+            key = (part.tensor, part.address_at(0), part.nbytes) if self.multicast else None
+            shared = self._fetching.get(key) if key is not None else None
+            if shared is not None and shared.client is not transfer.client:
+                self.multicast_bytes += part.nbytes
+                requests.append(shared)
+                continue
+            request = self._pass(channel, part, transfer.client, write=False)
+            if key is not None:
+                self._fetching[key] = request
+                request.event.callbacks.append(lambda _, key=key: self._fetching.pop(key, None))
+            requests.append(request)
         resume_after(transfer, requests)
+
+    def _pass(self, channel: int, part: Tile, client: object, *, write: bool) -> Request:
+        """Send ``part`` to channel ``channel`` for ``client``."""
+        binding = self.memory[channel]
+        node = binding.peer.name
+        self.bytes_by_channel[node] = self.bytes_by_channel.get(node, 0) + part.nbytes
+        return binding.route.write(part, client) if write else binding.route.read(part, client)
 
 
 def _interleave(tile: Tile, granule: int, channels: int) -> dict[int, Tile]:

@@ -853,3 +853,15 @@ def test_a_rerun_replaces_the_reports_and_its_summary_describes_them(tmp_path):
     assert desim("run", "-q", "-t", TEST_CSV, "-p", str(tmp_path)).exit_code == 0  # 1 layer
     summary = json.loads((tmp_path / RUN / "SUMMARY.json").read_text())
     assert summary["layers"] == len(read_report(tmp_path / RUN / "COMPUTE_REPORT.csv")) == 1
+
+
+@pytest.mark.parametrize("arch", sorted(path.name for path in (ROOT / "configs").glob("*.yaml")))
+def test_every_shipped_architecture_runs_from_the_command_line(arch, tmp_path):
+    result = desim("run", "-q", "-a", str(ROOT / "configs" / arch), "-t", TEST_CSV, "-p", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    (folder,) = tmp_path.iterdir()
+    summary = json.loads((folder / "SUMMARY.json").read_text())
+    reports_written = sorted(folder.rglob("STALL_REPORT.csv"))
+    assert len(reports_written) == len(summary.get("arrays", [None]))
+    for report in reports_written:
+        check_stall_report(report)

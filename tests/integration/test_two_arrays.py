@@ -124,3 +124,33 @@ def test_an_array_with_no_share_of_a_layer_reports_it_as_idle(tmp_path):
     (busy,) = read_report(tmp_path / "two_arrays" / "array1" / "STALL_REPORT.csv")
     assert int(busy["Total Cycles"]) > 0
     check_stall_report(tmp_path / "two_arrays" / "array0" / "STALL_REPORT.csv")
+
+
+def multicast_system(multicast: bool) -> System:
+    """two_arrays.yaml with a crossbar over two DRAM channels where its L2 was."""
+    two = read_arch_yaml(TWO)
+    graph = two.graph.copy()
+    graph.remove_nodes_from(["l2", "dram"])
+    graph.add_node("xbar", kind="crossbar", params={"multicast": multicast})
+    for channel in ("dram0", "dram1"):
+        graph.add_node(channel, kind="dram", params={"bandwidth_bytes_per_cycle": 8, "latency_cycles": 50})
+        graph.add_edge("xbar", channel, key="memory", src_port="memory", dst_port="clients")
+    for array in ARRAYS:
+        for operand in ("ifmap", "filter", "ofmap"):
+            graph.add_edge(f"{array}_{operand}", "xbar", key="memory", src_port="memory", dst_port="clients")
+    return System(graph, name="multicast", split="n")
+
+
+def test_a_multicast_crossbar_fetches_a_tile_two_arrays_want_once():
+    layers = read_topology(ALEXNET)[:2]
+    plain, shared = run(multicast_system(False), layers), run(multicast_system(True), layers)
+    for alone_, together in zip(plain, shared, strict=True):
+
+        def ifmap_reads(stats):
+            return sum(stats[f"{dram}.tensor_read_bytes"].get("ifmap", 0) for dram in ("dram0", "dram1"))
+
+        # Without multicast each array's IFMAP buffer fetches the whole IFMAP stream; with it, what
+        # one fetches while the other wants the same bytes is read once.
+        assert ifmap_reads(together.stats) < ifmap_reads(alone_.stats)
+        assert ifmap_reads(together.stats) + together.stats["xbar.multicast_bytes"] == ifmap_reads(alone_.stats)
+        assert together.stats["array0.total_cycles"] <= alone_.stats["array0.total_cycles"]
