@@ -748,6 +748,7 @@ crossbars = st.fixed_dictionaries(
         "select": st.sampled_from(["address", "operand"]),
         "interleave_bytes": st.sampled_from([1, 64, 4096]),
         "transaction_bytes": st.sampled_from([64, 4096]),
+        "multicast": st.booleans(),
     },
 )
 link_attributes = st.fixed_dictionaries(
