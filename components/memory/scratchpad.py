@@ -157,7 +157,7 @@ class Scratchpad(Buffer):
         """Serve ``operand`` this layer by ``plan``: prefetch its runs in order, take its results."""
         stage = _Stage(self, operand, plan)
         self._stages[operand] = stage
-        self.occupy(0)
+        self.occupy(0)  # a trace shows the level from the layer's start
         self.env.process(stage.prefetch())
         return stage
 
