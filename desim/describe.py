@@ -41,7 +41,8 @@ def describe_system(system: System) -> str:
     Raises:
         DesimError: the system does not validate.
     """
-    components = system.validate()
+    # Validated and elaborated (on a clock that never runs): routes and ledger labels exist then.
+    components = system.elaborate(simpy.Environment())
     links = [Link.from_attrs(src, dst, attrs) for src, dst, attrs in system.graph.edges(data=True)]
     lines = [
         f"system {system.name}: word_bytes={system.word_bytes}, clock_mhz={system.clock_mhz:g}, "
@@ -64,12 +65,10 @@ def describe_system(system: System) -> str:
     width = max(map(len, ends), default=0)
     lines.extend(f"  {end:<{width}}  {_link_text(link)}" for end, link in zip(ends, links, strict=True))
 
-    # Routes and ledger labels exist once the system is elaborated (on a clock that never runs).
-    elaborated = system.elaborate(simpy.Environment())
     lines += ["", "routes:"]  # each with, below it, the hops a request on it may cross that can take time
     ports = [
         (node, port_name, binding)
-        for node, component in elaborated.items()
+        for node, component in components.items()
         for port_name, bindings in component.request_bindings().items()
         for binding in bindings or [None]
     ]
@@ -81,7 +80,7 @@ def describe_system(system: System) -> str:
         if timed:
             lines.append(f"  {'':<{width}}    {'; '.join(timed)}")
     lines += ["", "stall columns:"]  # STALL_REPORT.csv's cause columns, per compute unit
-    for node, component in elaborated.items():
+    for node, component in components.items():
         if isinstance(component, Compute):
             causes = component.stall_causes() or ["(none: memory is ideal)"]
             rows: list[list[str]] = [[]]

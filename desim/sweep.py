@@ -55,8 +55,8 @@ class SweepRow:
     stall_cycles: int
     """Sum over layers of that compute unit's ``stall_cycles``."""
     dram_bytes: int | None
-    """Bytes read and written by the main memories (those at the ends of the hierarchy), summed; None if
-    no memory counts them."""
+    """Bytes read and written by the main memories (those at the ends of the hierarchy), summed;
+    None if the system has none."""
     stall_causes: dict[str, int]
     """The stall ledger summed over layers (label -> cycles), in the compute unit's label order."""
 
@@ -139,12 +139,7 @@ def iter_sweep(
         if missing:
             kind = system.kind_of(compute).kind
             raise DesimError(f"kind {kind!r} lacks the stats a sweep sums: {', '.join(missing)}", key=compute)
-    memory_stats = [
-        f"{node}.{stat}"
-        for node in system.main_memories()
-        for stat in MEMORY_BYTE_STATS
-        if stat in system.kind_of(node).declared_stats
-    ]
+    memory_stats = [f"{node}.{stat}" for node in system.main_memories() for stat in MEMORY_BYTE_STATS]
     points = []
     for text, value in zip(vary.texts, values, strict=True):
         point = system.with_param(vary.node, vary.param, value)

@@ -71,6 +71,7 @@ class SystolicArray(Compute):
     folds = Stat("folds", "folds executed")
     steps = Stat("steps", "fold steps executed (folds split to stream oversized tiles)")
     macs = Stat("MACs", "multiply-accumulates of the layer")
+    pes = Stat("PEs", "processing elements (rows x cols), busy or not")
     overall_util_percent = Stat("%", "MACs / (total cycles x PEs)")
     mapping_efficiency_percent = Stat("%", "mean over folds of mapped PEs / PEs")
     compute_util_percent = Stat("%", "MACs / (compute cycles x PEs)")
@@ -154,6 +155,10 @@ class SystolicArray(Compute):
 
             budgets = best_split(splits, traffic) if len(splits) > 1 else splits[0]
         return budgets
+
+    def begin_layer(self, layer: Layer) -> None:
+        super().begin_layer(layer)
+        self.pes = self.rows * self.cols  # also when the array has no share of the layer
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)

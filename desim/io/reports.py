@@ -98,6 +98,7 @@ COMPUTE_STATS = (
     "first_fold_cycle",
     "last_fold_cycle",
     "macs",
+    "pes",
 )
 """Stats a compute component declares to appear in the SCALE-Sim reports."""
 
@@ -157,7 +158,10 @@ class ReportWriter:
             self.ledger[array] = elaborated[array].stall_causes() if LEDGER_STAT in declared else []
         self.memories = system.nodes_of(Memory)
         self.peaks = {node: elaborated[node].peak_bytes_per_cycle() for node in self.memories}
-        self.buffers = system.nodes_of(Buffer)
+        buffers = set(system.nodes_of(Buffer))
+        self.buffers = {  # the buffers each array's ports lead to
+            array: sorted({dst for _, dst in system.graph.out_edges(array) if dst in buffers}) for array in self.arrays
+        }
         self.word_bytes = system.word_bytes
         self.units = {
             f"{node}.{name}": stat.unit
@@ -209,7 +213,7 @@ class ReportWriter:
             a = f"{array}."
             total = s[a + "total_cycles"]
             ledger = s.get(a + LEDGER_STAT, {})  # empty for an array that sat the layer out (no share of it)
-            dram = {operand: self._dram(s, operand, self._buffers_of(array)) for operand in OPERANDS}
+            dram = {operand: self._dram(s, operand, self.buffers[array]) for operand in OPERANDS}
             sram_words = (s[a + "ifmap_sram_reads"], s[a + "filter_sram_reads"], s[a + "ofmap_sram_writes"])
             sram_window = (float(s[a + "first_fold_cycle"]), float(s[a + "last_fold_cycle"]))
             words = (*sram_words, *(d["words"] for d in dram.values()))
@@ -243,6 +247,7 @@ class ReportWriter:
                 "stall_causes": {label: ledger.get(label, 0) for label in self.ledger[array]},
                 "overall_util_percent": s[a + "overall_util_percent"],
                 "macs": s[a + "macs"],
+                "pes": s[a + "pes"],
                 "dram_words": {operand: d["words"] for operand, d in dram.items()},
             }
         line = {"id": i, "name": result.layer.name, "stats": s}
@@ -266,19 +271,15 @@ class ReportWriter:
         slowest = figures[critical(stats, self.arrays)]
         if len(figures) == 1:
             return dict(slowest)
-        macs = sum(f["macs"] for f in figures.values())
-        pes = sum(self.system.params_of(array)["rows"] * self.system.params_of(array)["cols"] for array in figures)
+        macs, pes = sum(f["macs"] for f in figures.values()), sum(f["pes"] for f in figures.values())
         total = slowest["total_cycles"]
         return {
             **slowest,
             "macs": macs,
+            "pes": pes,
             "overall_util_percent": 100 * macs / (total * pes) if total > 0 else 0.0,
             "dram_words": {op: sum(f["dram_words"][op] for f in figures.values()) for op in OPERANDS},
         }
-
-    def _buffers_of(self, array: str) -> list[str]:
-        """The buffers ``array``'s ports lead to."""
-        return sorted({dst for _, dst in self.system.graph.out_edges(array) if dst in self.buffers})
 
     def _dram(self, stats: dict[str, Any], operand: str, buffers: list[str]) -> dict[str, int]:
         """An operand's traffic below ``buffers`` (each buffer's ``traffic``): words, and the cycles it spans."""
