@@ -15,7 +15,7 @@ a tie), so a unified buffer never moves more than the same capacity split rigidl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import combinations
 
 from desim.components.compute.ifmap_footprint import distinct_inputs
@@ -39,16 +39,11 @@ def candidate_splits(
         for kept in combinations(inputs, count):
             rest = [operand for operand in operands if operand not in kept]
             left = capacity - sum(whole[operand] for operand in kept)
-            share = left // len(rest) // word_bytes * word_bytes if rest else 0
-            if left < 0 or (rest and share < least):
+            each = left // len(rest) // word_bytes * word_bytes if rest else 0
+            if left < 0 or (rest and each < least):
                 continue
-            split = {operand: share for operand in rest}
+            split = {operand: each for operand in rest}
             split.update({operand: max(whole[operand], least) for operand in kept})
             if sum(split.values()) <= capacity:
                 splits.append({operand: split[operand] for operand in operands})
     return splits
-
-
-def best_split(splits: list[dict], traffic: Callable[[dict], int]) -> dict:
-    """The split whose schedule moves the fewest bytes (``traffic(split)``); the first on a tie."""
-    return min(splits, key=traffic)

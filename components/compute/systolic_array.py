@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from desim import REQUEST, Buffer, Compute, DesimError, Param, Port, ProcessGenerator, Stat
-from desim.components.compute.dataflow import DATAFLOWS, Mapping, map_layer
+from desim.components.compute.dataflow import DATAFLOWS, map_layer
 from desim.components.compute.fold_schedule import FoldSchedule, build_schedule, check_steps
-from desim.components.compute.sharing import best_split, candidate_splits
+from desim.components.compute.sharing import candidate_splits
 from desim.ledger import Ledger
 from desim.limits import MAX_CYCLES
 from desim.params import show_number
@@ -131,30 +131,23 @@ class SystolicArray(Compute):
                 f"needs {mapping.ideal_cycles():,} cycles of compute on the {self.rows}x{self.cols} array; "
                 f"desim simulates layers of fewer than {show_number(MAX_CYCLES)} cycles"
             )
-        check_steps(layer, mapping, self.system.word_bytes, self._budgets(layer, mapping, share), share)
+        for budgets in self._budgets(layer, share):
+            check_steps(layer, mapping, self.system.word_bytes, budgets, share)
 
-    def _budgets(self, layer: Layer, mapping: Mapping, share: Share) -> dict[str, int]:
-        """Each operand's room: its buffer's capacity, or its share of one it shares (see ``sharing``)."""
-        word = self.system.word_bytes
+    def _budgets(self, layer: Layer, share: Share) -> list[dict[str, int]]:
+        """The rooms each operand may be planned for: its buffer's capacity, and for operands that
+        share a buffer, each split of it worth trying (see ``sharing``); one choice when none shares."""
         sharing = self._sharing()
-        budgets = {ops[0]: buffer.capacity_bytes for buffer, ops in sharing.items() if len(ops) == 1}
-        for buffer, operands in sharing.items():  # with three operands, at most one buffer is shared
-            if len(operands) == 1:
-                continue
-            least = 2 * max(self.rows, self.cols) * word
-            splits = [
-                {**budgets, **split}
-                for split in candidate_splits(layer, share, word, buffer.capacity_bytes, operands, least)
-            ]
-            for split in splits:  # refuse a schedule too large to hold before building any
-                check_steps(layer, mapping, word, split, share)
-
-            def traffic(split: dict[str, int], operands: list[str] = operands) -> int:
-                plans = build_schedule(layer, mapping, word, split, share).plans
-                return sum(sum(plans[op].fetch) + sum(t.nbytes for t in plans[op].writes or ()) for op in operands)
-
-            budgets = best_split(splits, traffic) if len(splits) > 1 else splits[0]
-        return budgets
+        fixed = {ops[0]: buffer.capacity_bytes for buffer, ops in sharing.items() if len(ops) == 1}
+        shared = [(buffer, ops) for buffer, ops in sharing.items() if len(ops) > 1]
+        if not shared:
+            return [fixed]
+        ((buffer, operands),) = shared  # with three operands, at most one buffer is shared
+        word = self.system.word_bytes
+        least = 2 * max(self.rows, self.cols) * word
+        return [
+            {**fixed, **split} for split in candidate_splits(layer, share, word, buffer.capacity_bytes, operands, least)
+        ]
 
     def begin_layer(self, layer: Layer) -> None:
         super().begin_layer(layer)
@@ -162,7 +155,7 @@ class SystolicArray(Compute):
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
-        self._schedules: dict[tuple[int, ...], FoldSchedule] = {}
+        self._schedules: dict[tuple[tuple[int, ...], Share], FoldSchedule] = {}
         self._step, self._steps = 0, 1
 
     def progress(self) -> float:
@@ -183,8 +176,12 @@ class SystolicArray(Compute):
         key = (layer.shape, share)
         if key not in self._schedules:
             mapping = map_layer(layer, self.rows, self.cols, self.dataflow, share)
-            budgets = self._budgets(layer, mapping, share)
-            self._schedules[key] = build_schedule(layer, mapping, self.system.word_bytes, budgets, share)
+            word = self.system.word_bytes
+            schedules = (
+                build_schedule(layer, mapping, word, budgets, share) for budgets in self._budgets(layer, share)
+            )
+            # Of the splits of a shared buffer, the one that moves the fewest bytes below (the first, on a tie).
+            self._schedules[key] = min(schedules, key=_bytes_moved)
         return self._schedules[key]
 
     def _execute(
@@ -302,3 +299,8 @@ class SystolicArray(Compute):
             if cycles:
                 trace.slice(self.name, "folds", label, start, start + cycles, cycles=cycles)
                 start += cycles
+
+
+def _bytes_moved(schedule: FoldSchedule) -> int:
+    """Bytes the schedule's plans move to and from the level below: fetches, read-backs and writes."""
+    return sum(sum(plan.fetch) + sum(tile.nbytes for tile in plan.writes or ()) for plan in schedule.plans.values())
