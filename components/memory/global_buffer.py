@@ -185,13 +185,11 @@ class GlobalBuffer(Memory):
         extents = line_extents(lines, self.line_bytes, held.base, held.nbytes)
         tile = Tile(held.tensor, int((extents[:, 1] - extents[:, 0]).sum()), extents)
         request = self._fetch(tile, client)
-        if self._make_room(len(lines)):
+        if self._reserve(len(lines)):
             number = self._next_fetch
             self._next_fetch += 1
             held.fetching[lines] = number
             self._fetches[number] = (request, held, lines)
-            self._lines_held += len(lines)
-            self._note_occupancy()
             request.event.callbacks.append(lambda _: self._filled(number))
         return request
 
@@ -201,22 +199,30 @@ class GlobalBuffer(Memory):
 
     def _filled(self, number: int) -> None:
         _, held, lines = self._fetches.pop(number)
-        held.present[lines] = True
         held.fetching[lines] = -1
-        if self.policy == "lru":
-            self._lru.update(dict.fromkeys((held.tensor, line) for line in lines.tolist()))
+        self._hold(held, lines)
 
     # -- room ----------------------------------------------------------------------------------
 
-    def _make_room(self, lines: int) -> bool:
-        """Whether ``lines`` more lines can be kept, evicting the least recently used if need be."""
-        if self.policy == "planned":
-            return True  # the plan kept only tensors that fit whole
-        while self._lines_held + lines > self._capacity_lines and self._lru:
-            (tensor, line), _ = self._lru.popitem(last=False)
-            self._held[tensor].present[line] = False
-            self._lines_held -= 1
-        return self._lines_held + lines <= self._capacity_lines
+    def _reserve(self, lines: int) -> bool:
+        """Take room for ``lines`` more lines, evicting the least recently used if need be; False
+        if there is none (every line held is on its way in)."""
+        if self.policy == "lru":  # the planned policy kept only tensors that fit whole
+            while self._lines_held + lines > self._capacity_lines and self._lru:
+                (tensor, line), _ = self._lru.popitem(last=False)
+                self._held[tensor].present[line] = False
+                self._lines_held -= 1
+            if self._lines_held + lines > self._capacity_lines:
+                return False
+        self._lines_held += lines
+        self._note_occupancy()
+        return True
+
+    def _hold(self, held: _Held, lines: np.ndarray) -> None:
+        """``lines`` of ``held``'s tensor are in, in room already reserved."""
+        held.present[lines] = True
+        if self.policy == "lru":
+            self._lru.update(dict.fromkeys((held.tensor, line) for line in lines.tolist()))
 
     def _touch(self, held: _Held, lines: np.ndarray) -> None:
         lru = self._lru
@@ -240,12 +246,8 @@ class GlobalBuffer(Memory):
         if held is not None:
             lines = self._lines(tile, held)
             lines = lines[~held.present[lines] & (held.fetching[lines] < 0)]
-            if len(lines) and self._make_room(len(lines)):
-                held.present[lines] = True
-                self._lines_held += len(lines)
-                self._note_occupancy()
-                if self.policy == "lru":
-                    self._lru.update(dict.fromkeys((held.tensor, line) for line in lines.tolist()))
+            if len(lines) and self._reserve(len(lines)):
+                self._hold(held, lines)
         self.write_through_bytes += tile.nbytes
         resume_after(transfer, [self.memory.route.write(tile, transfer.client)])
 
