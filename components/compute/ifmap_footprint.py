@@ -32,14 +32,19 @@ def distinct_inputs(layer: Layer, m_start: int, m_stop: int, k_start: int, k_sto
         return 0
     if every_element_distinct(layer):
         return rows * cols
-    reach = span(layer, (m_start, m_stop, k_start, k_stop))
-    if reach is None:  # every window of the block lies past the bottom edge
-        return 0
+    return len(distinct_elements(layer, (m_start, m_stop, k_start, k_stop)))
+
+
+def distinct_elements(layer: Layer, block: Block) -> np.ndarray:
+    """The input elements (addresses, in elements) a block reads, sorted and each once."""
+    reach = _span(layer, block)
+    if reach is None or block[1] <= block[0] or block[3] <= block[2]:  # nothing, or past the bottom edge
+        return np.zeros(0, dtype=np.int64)
     first, stop = reach
     seen = np.zeros(stop - first, dtype=bool)
-    for address in addresses(layer, (m_start, m_stop, k_start, k_stop)):
+    for address in addresses(layer, block):
         seen[address - first] = True
-    return int(np.count_nonzero(seen))
+    return np.flatnonzero(seen) + first
 
 
 def first_use_inputs(layer: Layer, blocks: Sequence[Block]) -> list[int]:
@@ -53,7 +58,7 @@ def first_use_inputs(layer: Layer, blocks: Sequence[Block]) -> list[int]:
     seen = np.zeros(layer.ifmap_height * layer.ifmap_width * layer.channels, dtype=bool)
     counts = []
     for block in blocks:
-        reach = span(layer, block)
+        reach = _span(layer, block)
         if reach is None or block[1] <= block[0] or block[3] <= block[2]:
             counts.append(0)
             continue
@@ -78,7 +83,7 @@ def _window(layer: Layer, k_start: int, k_stop: int) -> tuple[np.ndarray, np.nda
     return r, s, ch
 
 
-def span(layer: Layer, block: Block) -> tuple[int, int] | None:
+def _span(layer: Layer, block: Block) -> tuple[int, int] | None:
     """The addresses ``[first, stop)`` a block can reach (whole input rows), or None if none."""
     m_start, m_stop, k_start, k_stop = block
     row_elems = layer.ifmap_width * layer.channels

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from desim.components.compute.ifmap_footprint import Block, addresses, span
+from desim.components.compute.ifmap_footprint import Block, distinct_elements
 from desim.data import Tile, element_extents, tensor_base
 from desim.workload import Layer
 
@@ -33,14 +33,7 @@ class LayerTiles:
         return self._blocks[key]
 
     def _ifmap_extents(self, block: Block) -> np.ndarray:
-        reach = span(self.layer, block)
-        if reach is None or block[1] <= block[0] or block[3] <= block[2]:
-            return np.zeros((0, 2), dtype=np.int64)
-        first, stop = reach
-        seen = np.zeros(stop - first, dtype=bool)
-        for chunk in addresses(self.layer, block):
-            seen[chunk - first] = True
-        return element_extents(np.flatnonzero(seen) + first, self.word_bytes, tensor_base("ifmap"))
+        return element_extents(distinct_elements(self.layer, block), self.word_bytes, tensor_base("ifmap"))
 
     def ifmap_first_uses(self, blocks: list[Block], counts: list[int]) -> list[Tile | None]:
         """For each block in turn, the input elements no earlier block read (``counts`` of them)."""
@@ -50,10 +43,9 @@ class LayerTiles:
             if not made:
                 seen = np.zeros(self.layer.ifmap_elements, dtype=bool)
                 for block in blocks:
-                    before = seen.copy()
-                    for chunk in addresses(self.layer, block):
-                        seen[chunk] = True
-                    new = np.flatnonzero(seen & ~before)
+                    elements = distinct_elements(self.layer, block)
+                    new = elements[~seen[elements]]
+                    seen[new] = True
                     made.append(element_extents(new, self.word_bytes, tensor_base("ifmap")))
             return made[i]
 
