@@ -147,6 +147,12 @@ def element_extents(elements: np.ndarray, word_bytes: int, base: int) -> np.ndar
     return np.stack((starts, stops), axis=1).astype(np.int64) * word_bytes + base
 
 
+def runs(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``starts[i], starts[i] + 1, ...`` (``counts[i]`` numbers) for each ``i`` in turn, as one array."""
+    ends = np.cumsum(counts)
+    return np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+
+
 def lines_of(extents: np.ndarray, line_bytes: int, base: int) -> np.ndarray:
     """The distinct ``line_bytes`` lines (numbered from ``base``) that ``extents`` touch, sorted."""
     if not len(extents):
@@ -158,9 +164,7 @@ def lines_of(extents: np.ndarray, line_bytes: int, base: int) -> np.ndarray:
     # Extents are sorted and disjoint: a line two of them share is the last of one and the first of
     # the next, so starting each after the previous one's last line lists every line once.
     first[1:] = np.maximum(first[1:], last[:-1] + 1)
-    counts = np.maximum(last - first + 1, 0)
-    ends = np.cumsum(counts)
-    return np.repeat(first - (ends - counts), counts) + np.arange(int(ends[-1]), dtype=np.int64)
+    return runs(first, np.maximum(last - first + 1, 0))
 
 
 def line_extents(lines: np.ndarray, line_bytes: int, base: int, limit: int) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from desim import REQUEST, RESPONSE, DesimError, Interconnect, Memory, Param, Port, Stat
-from desim.data import Tile
+from desim.data import Tile, runs
 from desim.route import Request, resume_after
 from desim.workload import OPERANDS, Layer
 
@@ -107,8 +107,7 @@ def _interleave(tile: Tile, granule: int, channels: int) -> dict[int, Tile]:
     if len(extents) == 1 and first[0] == last[0]:  # one granule: the common case, no splitting
         return {int(first[0] % channels): tile}
     counts = last - first + 1
-    offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    granules = np.repeat(first, counts) + offsets
+    granules = runs(first, counts)
     pieces = np.stack(
         (
             np.maximum(np.repeat(start, counts), granules * granule),

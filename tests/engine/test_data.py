@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from desim.data import TENSOR_SPACE, Tile, element_extents, line_extents, lines_of, tensor_base
+from desim.data import TENSOR_SPACE, Tile, element_extents, line_extents, lines_of, runs, tensor_base
 
 
 def test_operands_have_fixed_regions_and_other_tensors_follow_by_name():
@@ -57,3 +57,8 @@ def test_lines_are_the_distinct_lines_extents_touch():
     # Lines back to bytes, the last one cut at the tensor's end (150 bytes into its region).
     assert line_extents(np.array([0, 1, 2]), 64, 1000, 150).tolist() == [[1000, 1150]]
     assert line_extents(np.array([0, 2]), 64, 1000, 150).tolist() == [[1000, 1064], [1128, 1150]]
+
+
+def test_runs_lay_ranges_end_to_end_and_skip_empty_ones():
+    assert runs(np.array([5, 0, 10]), np.array([2, 0, 3])).tolist() == [5, 6, 10, 11, 12]
+    assert runs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).tolist() == []
