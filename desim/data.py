@@ -4,7 +4,8 @@ A layer's tensors (its operands, ``ifmap``, ``filter`` and ``ofmap``) each own a
 address space whose base is derived from the tensor's name (:func:`tensor_base`), never from the
 order anything is listed in. Within its region a tensor is laid out row-major, as the compute
 unit that produces the tiles defines (the systolic array: IFMAP ``H x W x C`` channel fastest,
-FILTER ``K x N``, OFMAP ``M x N``).
+FILTER ``K x N``, OFMAP ``M x N``). Partial sums are a tensor of their own, ``psum``, laid out
+as OFMAP is but at the accumulator's width; they belong to the OFMAP operand (:func:`operand_of`).
 
 A tile is the set of a tensor's bytes one request moves, given as sorted, disjoint byte
 *extents* ``[start, stop)``. Reading the same tile twice names the same addresses, so any
@@ -24,6 +25,8 @@ from desim.workload import OPERANDS, Layer
 
 TENSOR_SPACE = 1 << 40
 """Bytes of address space each tensor's region spans (more than any tensor desim accepts)."""
+PSUM = "psum"
+"""The tensor of a layer's partial sums: not its output, and perhaps wider than it."""
 
 
 def tensor_base(tensor: str) -> int:
@@ -37,12 +40,19 @@ def tensor_base(tensor: str) -> int:
     return (len(OPERANDS) + digest) * TENSOR_SPACE
 
 
-def tensor_bytes(layer: Layer, word_bytes: int) -> dict[str, int]:
-    """The size of each of a layer's operand tensors: the input, the ``K x N`` filters, the ``M x N`` output."""
+def operand_of(tensor: str) -> str:
+    """The operand a tensor's bytes belong to: partial sums to OFMAP, the operands to themselves."""
+    return "ofmap" if tensor == PSUM else tensor
+
+
+def tensor_bytes(layer: Layer, word_bytes: int, accumulator_bytes: int) -> dict[str, int]:
+    """The size of each of a layer's tensors: the input, the ``K x N`` filters, the ``M x N``
+    output, and the output's partial sums (should any leave the array's buffer)."""
     return {
         "ifmap": layer.ifmap_elements * word_bytes,
         "filter": layer.k * layer.n * word_bytes,
         "ofmap": layer.m * layer.n * word_bytes,
+        PSUM: layer.m * layer.n * accumulator_bytes,
     }
 
 

@@ -17,7 +17,14 @@ from desim.limits import MAX_NUMBER
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 """Sentinel default: the parameter has no default and must be given."""
 
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", tuple: "a list of names"}
+_TYPE_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    tuple: "a list of names",
+    dict: "a mapping of names to values",
+}
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -79,8 +86,9 @@ class Param:
     """One declared parameter of a component.
 
     Args:
-        type_: ``int``, ``float``, ``str``, ``bool``, or ``tuple`` for a list of distinct names
-            (``[ifmap, filter]`` in YAML, ``ifmap,filter`` in text), kept as a tuple.
+        type_: ``int``, ``float``, ``str``, ``bool``, ``tuple`` for a list of distinct names
+            (``[ifmap, filter]`` in YAML, ``ifmap,filter`` in text), kept as a tuple, or ``dict``
+            for a mapping of names to values (YAML only), whose values the component checks.
         default: the value used when none is given, or ``REQUIRED``.
         unit: the unit of the value (``"bytes"``, ``"cycles"``), empty for plain names.
         description: one line saying what the parameter sets.
@@ -105,7 +113,7 @@ class Param:
         allow_inf: bool = False,
     ) -> None:
         if type_ not in _TYPE_NAMES:
-            raise TypeError(f"Param type must be one of int, float, str, bool, tuple; got {type_!r}")
+            raise TypeError(f"Param type must be one of int, float, str, bool, tuple, dict; got {type_!r}")
         self.type = type_
         self.unit = unit
         self.description = description
@@ -168,6 +176,8 @@ class Param:
             return None
         if self.type is tuple:
             return self._names(value)
+        if self.type is dict:
+            return dict(value) if isinstance(value, dict) and all(isinstance(k, str) for k in value) else None
         if self.type is str:
             if not isinstance(value, str):
                 return None
@@ -200,7 +210,7 @@ class Param:
         """One line for ``desim components``: name, type, default, unit and description."""
         default = "required" if self.required else f"default {_show(self.default)}"
         unit = f" {self.unit}" if self.unit else ""
-        kind = "list" if self.type is tuple else self.type.__name__
+        kind = {tuple: "list", dict: "mapping"}.get(self.type, self.type.__name__)
         choices = f", {'of' if self.type is tuple else 'one of'} {'/'.join(self.choices)}" if self.choices else ""
         return f"{self.name} ({kind}{unit}, {default}{choices}): {self.description}"
 
@@ -229,4 +239,6 @@ def _as_float(value: Any) -> float | None:
 def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return f"[{', '.join(value)}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_show(item)}" for key, item in value.items()) + "}"
     return "inf" if isinstance(value, float) and math.isinf(value) else repr(value)

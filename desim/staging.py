@@ -29,8 +29,9 @@ class StagingPlan:
     run is room for results, and reads back spilled partial sums once write ``after_write[j]``
     (an index into ``writes``, the tiles the layer's writes carry, in order) has landed. A
     resident plan's runs stay until the layer ends; otherwise each run is released after the
-    last step that reads it. ``budget`` is the room the plan was made for: all of the buffer, or
-    the operand's share of one it shares with others.
+    last step that reads it (an OFMAP run's room, as the writes of its results land).
+    ``budget`` is the room the plan was made for: all of the buffer, or the operand's share of
+    one it shares with others.
     """
 
     fetch: list[int]
@@ -42,6 +43,9 @@ class StagingPlan:
     budget: int
     after_write: list[int] | None = None
     writes: list[Tile] | None = None
+    frees: list[int] | None = None
+    """Room each write frees once it lands (default: its bytes; more when the results it carries
+    were held wider, as partial sums at the accumulator's width)."""
 
 
 class Staging(Protocol):

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 SETTINGS = {
     "name": Param(str, "desim_run", description="run name: reports go to OUTDIR/<name>/"),
     "word_bytes": Param(int, 1, "bytes", "bytes per operand element", minimum=1, maximum=256),
+    "accumulator_bytes": Param(
+        int, 0, "bytes", "bytes of a partial sum, wherever held or moved (0: word_bytes)", minimum=0, maximum=256
+    ),
     "clock_mhz": Param(
         float, 1000.0, "MHz", "accelerator clock (trace time, bandwidth in GB/s)", minimum=1e-3, maximum=1e6
     ),
@@ -69,6 +72,8 @@ class System:
             optional link parameters (a ``DiGraph`` is taken too: it has one link per pair).
         name: the run name (reports go under a folder of this name).
         word_bytes: bytes per operand element (SCALE-Sim's word).
+        accumulator_bytes: bytes of a partial sum (0: ``word_bytes``); outputs are written at
+            ``word_bytes`` once their reduction is complete.
         clock_mhz: the accelerator's clock; only traces and reports in seconds use it.
         split: how the compute units share each layer (``every``, ``n`` or ``m``; see
             :func:`~desim.workload.split_layer`).
@@ -82,13 +87,21 @@ class System:
         *,
         name: str = "desim_run",
         word_bytes: int = 1,
+        accumulator_bytes: int = 0,
         clock_mhz: float = 1000.0,
         split: str = "every",
         source: str | Path | None = None,
         registry: Registry | None = None,
     ) -> None:
         values = {}
-        for key, value in (("name", name), ("word_bytes", word_bytes), ("clock_mhz", clock_mhz), ("split", split)):
+        given = {
+            "name": name,
+            "word_bytes": word_bytes,
+            "accumulator_bytes": accumulator_bytes,
+            "clock_mhz": clock_mhz,
+            "split": split,
+        }
+        for key, value in given.items():
             try:
                 values[key] = SETTINGS[key].coerce(value)
             except DesimError as error:
@@ -106,6 +119,7 @@ class System:
         self.graph = _sorted_copy(graph)
         self.name = values["name"]
         self.word_bytes = values["word_bytes"]
+        self.accumulator_bytes = values["accumulator_bytes"] or self.word_bytes
         self.clock_mhz = values["clock_mhz"]
         self.split = values["split"]
         self.source = str(source) if source is not None else None
@@ -159,6 +173,7 @@ class System:
             graph,
             name=self.name,
             word_bytes=self.word_bytes,
+            accumulator_bytes=self.accumulator_bytes,
             clock_mhz=self.clock_mhz,
             split=self.split,
             source=self.source,

@@ -35,11 +35,11 @@ same step of the previous row fold wrote.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from desim.components.compute.dataflow import Mapping
+from desim.components.compute.dataflow import Folds, Mapping
 from desim.components.compute.ifmap_footprint import distinct_inputs, first_use_inputs
 from desim.components.compute.tiles import LayerTiles, share
 from desim.data import Tile
@@ -49,6 +49,40 @@ from desim.workload import Layer, Share
 
 MAX_STEPS = 1 << 23
 """Most steps a layer's schedule may have (each is a tuple held in memory while the layer runs)."""
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What a schedule moves between its buffers and the level below, in bytes, counted exactly.
+
+    Inputs: each operand's distinct bytes and the bytes its plan reads (re-reads are the
+    difference). OFMAP: the final outputs written (each once), and the partial sums written and
+    read back (at the accumulator's width).
+    """
+
+    ifmap_unique: int
+    ifmap_read: int
+    filter_unique: int
+    filter_read: int
+    ofmap_write: int
+    psum_write: int
+    psum_read: int
+
+    @property
+    def total(self) -> int:
+        return self.ifmap_read + self.filter_read + self.ofmap_write + self.psum_write + self.psum_read
+
+    def describe(self) -> dict[str, dict[str, int]]:
+        """Per operand's buffer: distinct bytes, bytes read, re-reads, and for OFMAP the partial sums."""
+        inputs = {
+            operand: {"distinct_bytes": unique, "read_bytes": read, "reread_bytes": read - unique}
+            for operand, unique, read in (
+                ("ifmap", self.ifmap_unique, self.ifmap_read),
+                ("filter", self.filter_unique, self.filter_read),
+            )
+        }
+        psums = {"psum_write_bytes": self.psum_write, "psum_read_bytes": self.psum_read}
+        return {**inputs, "ofmap": {"write_bytes": self.ofmap_write, **psums}}
 
 
 @dataclass(frozen=True)
@@ -69,160 +103,254 @@ class FoldSchedule:
     """Sum over folds of used_rows * used_cols."""
     fold_of: np.ndarray
     """The fold each step belongs to."""
+    traffic: Traffic
 
 
 @dataclass(frozen=True)
 class _Tiling:
-    """What decides a layer's steps: per fold, its tiles and their elements, and its number of steps."""
+    """What decides a layer's steps: per fold, its tiles and their elements, and its number of steps.
 
+    Tiles of each operand are numbered in the order folds first use them.
+    """
+
+    word: int
+    accumulator: int
     stage: dict[str, int]
-    row_fold: np.ndarray
-    col_fold: np.ndarray
+    folds: Folds
+    cycles: np.ndarray
     reads: tuple[np.ndarray, np.ndarray, np.ndarray]
     i_blocks: list[tuple[int, int, int, int]]
-    i_counts: np.ndarray
-    """Per IFMAP block, what its runs fetch: first-use elements if resident, else distinct ones."""
-    f_blocks: list[tuple[tuple[int, int], tuple[int, int]]]
-    o_blocks: list[tuple[tuple[int, int], tuple[int, int]]]
-    o_block: np.ndarray
+    i_counts: np.ndarray | None
+    """Per IFMAP tile, what its runs fetch: first-use elements if resident, else distinct ones
+    (None when only the traffic was asked for and the operand is resident)."""
     i_tile: np.ndarray
-    i_elems: np.ndarray
     i_resident: bool
     i_unique: int
+    f_blocks: list[tuple[tuple[int, int], tuple[int, int]]]
     f_tile: np.ndarray
     f_elems: np.ndarray
     f_resident: bool
     f_unique: int
-    reduces: bool
+    o_blocks: list[tuple[tuple[int, int], tuple[int, int]]]
+    o_tile: np.ndarray
     block: np.ndarray
+    """Per fold, the elements of its output block."""
+    first: np.ndarray
+    """Per fold, whether it starts its block's reduction."""
+    last: np.ndarray
+    """Per fold, whether it ends it (the block is then final)."""
+    reduced: bool
+    """Whether any block is reduced over several folds (else every fold's results are final)."""
     spill: np.ndarray
     parts: np.ndarray
     used_pes: int
 
+    @property
+    def i_elems(self) -> np.ndarray:
+        return self.i_counts[self.i_tile]
 
-def _fold_tiles(mapping: Mapping) -> tuple[np.ndarray, ...]:
-    """Per fold: row fold, column fold, used rows and columns, and the SRAM reads (SCALE-Sim's counts)."""
-    row_fold, col_fold, used_rows, used_cols = mapping.folds_in_order()
-    t = mapping.temporal
-    reads = {
-        "ws": (used_rows * t, used_rows * used_cols, used_cols * t),
-        "os": (used_rows * t, used_cols * t, used_rows * used_cols),
-        "is": (used_rows * used_cols, used_rows * t, used_cols * t),
+
+def _sram_reads(mapping: Mapping, folds: Folds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per fold, the SRAM words read for IFMAP and FILTER and written for OFMAP (SCALE-Sim's counts)."""
+    rows, cols, t = folds.used_rows, folds.used_cols, folds.used_t
+    return {
+        "ws": (rows * t, rows * cols, cols * t),
+        "os": (rows * t, cols * t, rows * cols),
+        "is": (rows * cols, rows * t, cols * t),
     }[mapping.dataflow]
-    return row_fold, col_fold, used_rows, used_cols, reads
 
 
-def _stages(word_bytes: int, capacity: dict[str, int]) -> dict[str, int]:
-    """Elements of each operand a buffer stages at once: half of it, in whole words."""
-    return {operand: max(1, max(1, nbytes // word_bytes) // 2) for operand, nbytes in capacity.items()}
+def _stages(word_bytes: int, accumulator_bytes: int, capacity: dict[str, int]) -> dict[str, int]:
+    """Elements of each operand a buffer stages at once: half of it, in whole words (OFMAP's at
+    the accumulator's width)."""
+    width = {"ifmap": word_bytes, "filter": word_bytes, "ofmap": accumulator_bytes}
+    return {operand: max(1, max(1, nbytes // width[operand]) // 2) for operand, nbytes in capacity.items()}
 
 
-def _tiling(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int], share: Share) -> _Tiling:
+def _numbered(keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Per fold, its tile's number in order of first use; and each number's key."""
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    number = np.empty(len(unique), dtype=np.int64)
+    number[order] = np.arange(len(unique), dtype=np.int64)
+    return number[inverse], unique[order].tolist()
+
+
+def _kept(tile: np.ndarray, block: np.ndarray, stage: int) -> np.ndarray:
+    """Per output block, whether its partial sums stay in the buffer until it is final.
+
+    Blocks whose folds run back to back each stay if they fit the stage on their own; when the
+    loop order interleaves blocks, they all stay if every set of blocks alive at once fits.
+    """
+    blocks, folds = int(tile.max()) + 1, len(tile)
+    sizes = np.zeros(blocks, dtype=np.int64)
+    sizes[tile] = block
+    at = np.arange(folds, dtype=np.int64)
+    first = np.full(blocks, folds, dtype=np.int64)
+    last = np.zeros(blocks, dtype=np.int64)
+    np.minimum.at(first, tile, at)
+    np.maximum.at(last, tile, at)
+    if np.array_equal(last - first + 1, np.bincount(tile, minlength=blocks)):
+        return sizes <= stage
+    alive = np.zeros(folds + 1, dtype=np.int64)
+    np.add.at(alive, first, sizes)
+    np.add.at(alive, last + 1, -sizes)
+    return np.full(blocks, int(np.cumsum(alive).max()) <= stage)
+
+
+def _tiling(
+    layer: Layer,
+    mapping: Mapping,
+    word_bytes: int,
+    accumulator_bytes: int,
+    capacity: dict[str, int],
+    share: Share,
+    *,
+    first_uses: bool = True,
+) -> _Tiling:
     words = {operand: max(1, nbytes // word_bytes) for operand, nbytes in capacity.items()}
-    stage = _stages(word_bytes, capacity)
-    row_fold, col_fold, used_rows, used_cols, reads = _fold_tiles(mapping)
-    folds = len(row_fold)
-    rows, cols, t = mapping.rows, mapping.cols, mapping.temporal
-    everything = np.arange(folds, dtype=np.int64)
-    row_folds = mapping.row_folds
+    stage = _stages(word_bytes, accumulator_bytes, capacity)
+    folds = mapping.folds_in_order()
+    index = {dim: folds.index(dim, mapping.dataflow) for dim in "MNK"}
+    used = dict(zip(mapping.dims, (folds.used_rows, folds.used_cols, folds.used_t), strict=True))
+    count = {dim: -(-mapping.extent(dim) // mapping.block(dim)) for dim in "MNK"}
+    offset = {"M": share.m_start, "N": share.n_start, "K": 0}
 
-    # The folds' ranges of the spatial dimensions, and the share's ranges of M and N, in layer coordinates.
-    rows_of = [(r * rows, r * rows + int(used_rows[r])) for r in range(row_folds)]
-    cols_of = [(c * cols, c * cols + int(used_cols[c * row_folds])) for c in range(mapping.col_folds)]
-    all_m, all_n, all_k = (share.m_start, share.m_stop), (share.n_start, share.n_stop), (0, layer.k)
+    def span(dim: str, i: int) -> tuple[int, int]:
+        """Block ``i`` of dimension ``dim``, in layer coordinates."""
+        size = mapping.block(dim)
+        return offset[dim] + i * size, offset[dim] + min(mapping.extent(dim), (i + 1) * size)
 
-    def in_m(span: tuple[int, int]) -> tuple[int, int]:
-        return span[0] + share.m_start, span[1] + share.m_start
-
-    def in_n(span: tuple[int, int]) -> tuple[int, int]:
-        return span[0] + share.n_start, span[1] + share.n_start
-
-    folds_rc = list(zip(row_fold.tolist(), col_fold.tolist(), strict=True))
-    if mapping.dataflow == "ws":  # rows span K, columns N
-        i_tile = row_fold
-        i_blocks = [(*all_m, *k) for k in rows_of]
-        f_tile, f_elems = everything, used_rows * used_cols
-        f_blocks = [(rows_of[r], in_n(cols_of[c])) for r, c in folds_rc]
-        o_block, o_blocks = col_fold, [(all_m, in_n(n)) for n in cols_of]
-    elif mapping.dataflow == "os":  # rows span M, columns N
-        i_tile = row_fold
-        i_blocks = [(*in_m(m), *all_k) for m in rows_of]
-        f_tile, f_elems = col_fold, used_cols * t
-        f_blocks = [(all_k, in_n(n)) for n in cols_of]
-        o_block = everything
-        o_blocks = [(in_m(rows_of[r]), in_n(cols_of[c])) for r, c in folds_rc]
-    else:  # "is": IFMAP stationary, rows span K and columns span M
-        i_tile = everything
-        i_blocks = [(*in_m(cols_of[c]), *rows_of[r]) for r, c in folds_rc]
-        f_tile, f_elems = row_fold, used_rows * t
-        f_blocks = [(k, all_n) for k in rows_of]
-        o_block, o_blocks = col_fold, [(in_m(m), all_n) for m in cols_of]
+    i_tile, i_keys = _numbered(index["M"] * count["K"] + index["K"])
+    i_blocks = [(*span("M", key // count["K"]), *span("K", key % count["K"])) for key in i_keys]
+    f_tile, f_keys = _numbered(index["K"] * count["N"] + index["N"])
+    f_blocks = [(span("K", key // count["N"]), span("N", key % count["N"])) for key in f_keys]
+    o_tile, o_keys = _numbered(index["M"] * count["N"] + index["N"])
+    o_blocks = [(span("M", key // count["N"]), span("N", key % count["N"])) for key in o_keys]
 
     # Input operands: resident if their distinct elements fit, else streamed tile by tile.
-    i_first = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64)
-    i_unique = int(i_first.sum())
+    i_unique = distinct_inputs(layer, share.m_start, share.m_stop, 0, layer.k)
     i_resident = i_unique <= words["ifmap"]
-    i_counts = i_first if i_resident else np.asarray([distinct_inputs(layer, *b) for b in i_blocks], dtype=np.int64)
-    i_elems = i_counts[i_tile]
+    if not i_resident:
+        i_counts = np.asarray([distinct_inputs(layer, *b) for b in i_blocks], dtype=np.int64)
+    else:
+        i_counts = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64) if first_uses else None
+    f_elems = used["K"] * used["N"]
     f_unique = layer.k * share.n
     f_resident = f_unique <= words["filter"]
 
-    # Results: os folds write final outputs; ws/is column folds keep their block or spill it.
-    reduces = mapping.dataflow != "os"
-    block = used_cols * t if reduces else used_rows * used_cols
-    spill = (block > stage["ofmap"]) if reduces else np.ones(folds, dtype=bool)
+    # Results: a block reduced over several folds keeps its partial sums on chip or spills them.
+    block = used["M"] * used["N"]
+    reduced = count["K"] > 1
+    spill = ~_kept(o_tile, block, stage["ofmap"])[o_tile] if reduced else np.ones(len(o_tile), dtype=bool)
 
-    parts = np.ones(folds, dtype=np.int64)
+    parts = np.ones(len(o_tile), dtype=np.int64)
     if not i_resident:
-        parts = np.maximum(parts, -(-i_elems // stage["ifmap"]))
+        parts = np.maximum(parts, -(-i_counts[i_tile] // stage["ifmap"]))
     if not f_resident:
         parts = np.maximum(parts, -(-f_elems // stage["filter"]))
     parts = np.maximum(parts, np.where(spill, -(-block // stage["ofmap"]), 1))
-    if reduces and spill.any():
-        # Every fold of a spilling column fold takes as many steps as its largest.
-        starts = np.flatnonzero(row_fold == 0)
-        widest = np.maximum.reduceat(parts, starts)[col_fold]
-        parts = np.where(spill, widest, parts)
+    if reduced and spill.any():
+        # Every fold of a spilling block takes as many steps as its widest, so each step reads
+        # back what the same step of the block's previous fold wrote.
+        widest = np.zeros(len(o_keys), dtype=np.int64)
+        np.maximum.at(widest, o_tile, parts)
+        parts = np.where(spill, widest[o_tile], parts)
     return _Tiling(
+        word_bytes,
+        accumulator_bytes,
         stage,
-        row_fold,
-        col_fold,
-        reads,
+        folds,
+        mapping.fill_drain + folds.used_t,
+        _sram_reads(mapping, folds),
         i_blocks,
         i_counts,
-        f_blocks,
-        o_blocks,
-        o_block,
         i_tile,
-        i_elems,
         i_resident,
         i_unique,
+        f_blocks,
         f_tile,
         f_elems,
         f_resident,
         f_unique,
-        reduces,
+        o_blocks,
+        o_tile,
         block,
+        index["K"] == 0,
+        index["K"] == count["K"] - 1,
+        reduced,
         spill,
         parts,
-        int((used_rows * used_cols).sum()),
+        int((folds.used_rows * folds.used_cols).sum()),
     )
 
 
-def check_steps(layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int], share: Share) -> None:
+def _streamed(tile: np.ndarray, elems: np.ndarray, stage: int) -> int:
+    """Elements a streamed operand reads: a tile that fits the stage once per run of folds that
+    use it, one that does not once per fold (see :func:`_input_plan`)."""
+    whole = elems <= stage
+    fetches = ~whole
+    fetches[0] = True
+    fetches[1:] |= (tile[1:] != tile[:-1]) | ~whole[:-1]
+    return int(elems[fetches].sum())
+
+
+def _traffic(tiling: _Tiling) -> Traffic:
+    word, acc = tiling.word, tiling.accumulator
+    ifmap_read = (
+        tiling.i_unique if tiling.i_resident else _streamed(tiling.i_tile, tiling.i_elems, tiling.stage["ifmap"])
+    )
+    filter_read = (
+        tiling.f_unique if tiling.f_resident else _streamed(tiling.f_tile, tiling.f_elems, tiling.stage["filter"])
+    )
+    spill, block = tiling.spill, tiling.block
+    return Traffic(
+        tiling.i_unique * word,
+        ifmap_read * word,
+        tiling.f_unique * word,
+        filter_read * word,
+        int(block[tiling.last].sum()) * word,
+        int(block[spill & ~tiling.last].sum()) * acc,
+        int(block[spill & ~tiling.first].sum()) * acc,
+    )
+
+
+def count_traffic(
+    layer: Layer,
+    mapping: Mapping,
+    word_bytes: int,
+    capacity: dict[str, int],
+    share: Share,
+    accumulator_bytes: int | None = None,
+) -> Traffic:
+    """The bytes :func:`build_schedule`'s plans would move, without building them."""
+    acc = accumulator_bytes or word_bytes
+    return _traffic(_tiling(layer, mapping, word_bytes, acc, capacity, share, first_uses=False))
+
+
+def check_steps(
+    layer: Layer,
+    mapping: Mapping,
+    word_bytes: int,
+    capacity: dict[str, int],
+    share: Share,
+    accumulator_bytes: int | None = None,
+) -> None:
     """Raise DesimError if the layer's schedule would have more than ``MAX_STEPS`` steps.
 
     Cheap for every layer that is far from the limit: an upper bound (every tile counted at its
     im2col size, every fold split as finely as the finest) settles most; only a layer whose bound
     passes the limit has its steps counted exactly.
     """
-    reads = _fold_tiles(mapping)[-1]  # per fold: IFMAP block (im2col), FILTER block, result block
-    stage = _stages(word_bytes, capacity)
+    acc = accumulator_bytes or word_bytes
+    reads = _sram_reads(mapping, mapping.folds_in_order())  # per fold: IFMAP block (im2col), FILTER, results
+    stage = _stages(word_bytes, acc, capacity)
     finest = max(
         int((-(-count // stage[op])).max()) for count, op in zip(reads, ("ifmap", "filter", "ofmap"), strict=True)
     )
     if mapping.folds * finest > MAX_STEPS:
-        _refuse_steps(int(_tiling(layer, mapping, word_bytes, capacity, share).parts.sum()), capacity)
+        tiling = _tiling(layer, mapping, word_bytes, acc, capacity, share, first_uses=False)
+        _refuse_steps(int(tiling.parts.sum()), capacity)
 
 
 def _refuse_steps(steps: int, capacity: dict[str, int]) -> None:
@@ -235,55 +363,59 @@ def _refuse_steps(steps: int, capacity: dict[str, int]) -> None:
 
 
 def build_schedule(
-    layer: Layer, mapping: Mapping, word_bytes: int, capacity: dict[str, int], share: Share | None = None
+    layer: Layer,
+    mapping: Mapping,
+    word_bytes: int,
+    capacity: dict[str, int],
+    share: Share | None = None,
+    accumulator_bytes: int | None = None,
 ) -> FoldSchedule:
     """Schedule ``share`` of ``layer`` (all of it by default) on ``mapping``, with ``capacity[operand]`` bytes of room.
 
-    Runs and result shares are whole words.
+    Runs and result shares are whole words; partial sums are ``accumulator_bytes`` each (by
+    default a word).
     """
     share = share if share is not None else Share.whole(layer)
-    tiling = _tiling(layer, mapping, word_bytes, capacity, share)
+    acc = accumulator_bytes or word_bytes
+    tiling = _tiling(layer, mapping, word_bytes, acc, capacity, share)
     parts, stage = tiling.parts, tiling.stage
     _refuse_steps(int(parts.sum()), capacity)
-    row_fold, reduces, block, spill = tiling.row_fold, tiling.reduces, tiling.block, tiling.spill
-    i_tile, i_elems, i_resident, i_unique = tiling.i_tile, tiling.i_elems, tiling.i_resident, tiling.i_unique
-    f_tile, f_elems, f_resident, f_unique = tiling.f_tile, tiling.f_elems, tiling.f_resident, tiling.f_unique
-    row_folds, folds = mapping.row_folds, mapping.folds
-    everything = np.arange(folds, dtype=np.int64)
-    fold_of = np.repeat(everything, parts)
+    folds = len(parts)
+    fold_of = np.repeat(np.arange(folds, dtype=np.int64), parts)
     part = np.arange(len(fold_of), dtype=np.int64) - np.repeat(np.cumsum(parts) - parts, parts)
     n = parts[fold_of]
     last_part = part == n - 1
 
     tiles = LayerTiles(layer, word_bytes)
     counts = tiling.i_counts.tolist()
-    if i_resident:
+    if tiling.i_resident:
         i_blocks = tiles.ifmap_first_uses(tiling.i_blocks, counts)
     else:
         i_blocks = [tiles.ifmap(block, count) for block, count in zip(tiling.i_blocks, counts, strict=True)]
     f_blocks = [tiles.matrix("filter", layer.n, *block) for block in tiling.f_blocks]
-    o_blocks = [tiles.matrix("ofmap", layer.n, *block) for block in tiling.o_blocks]
+    steps_of = (fold_of, part, n)
     i_run, i_release, i_plan = _input_plan(
-        i_tile, i_elems, i_resident, i_unique, stage["ifmap"], fold_of, part, n, i_blocks, word_bytes
-    )
-    f_run, f_release, f_plan = _input_plan(
-        f_tile, f_elems, f_resident, f_unique, stage["filter"], fold_of, part, n, f_blocks, word_bytes
-    )
-    o_run, o_write, o_plan = _ofmap_plan(
-        share.m * share.n,
-        reduces,
-        block,
-        spill,
-        row_fold,
-        row_folds,
-        fold_of,
-        part,
-        n,
-        tiling.o_block,
-        o_blocks,
+        tiling.i_tile,
+        tiling.i_elems,
+        tiling.i_resident,
+        tiling.i_unique,
+        stage["ifmap"],
+        *steps_of,
+        i_blocks,
         word_bytes,
     )
-    cycles = _share(np.full(folds, mapping.cycles_per_fold, dtype=np.int64)[fold_of], part, n)
+    f_run, f_release, f_plan = _input_plan(
+        tiling.f_tile,
+        tiling.f_elems,
+        tiling.f_resident,
+        tiling.f_unique,
+        stage["filter"],
+        *steps_of,
+        f_blocks,
+        word_bytes,
+    )
+    o_run, o_write, o_plan = _ofmap_plan(tiling, tiles, layer.n, share.m * share.n, fold_of, part, n)
+    cycles = _share(tiling.cycles[fold_of], part, n)
     booked = [np.where(last_part, counts[fold_of], 0) for counts in tiling.reads]
 
     steps = list(
@@ -294,25 +426,18 @@ def build_schedule(
             f_run.tolist(),
             f_release.tolist(),
             o_run.tolist(),
-            (o_write * word_bytes).tolist(),
+            o_write.tolist(),
             *(b.tolist() for b in booked),
             strict=True,
         )
     )
-    plans = {
-        operand: StagingPlan(
-            [e * word_bytes for e in plan.fetch],
-            [e * word_bytes for e in plan.hold],
-            plan.resident,
-            plan.unique_bytes * word_bytes,
-            plan.tiles,
-            capacity[operand],
-            plan.after_write,
-            plan.writes,
-        )
-        for operand, plan in (("ifmap", i_plan), ("filter", f_plan), ("ofmap", o_plan))
-    }
-    return FoldSchedule(mapping, steps, plans, tiling.used_pes, fold_of)
+    plans = {}
+    for operand, plan in (("ifmap", i_plan), ("filter", f_plan)):
+        fetched = [e * word_bytes for e in plan.fetch]
+        plans[operand] = StagingPlan(fetched, fetched, plan.resident, plan.unique_bytes * word_bytes, plan.tiles, 0)
+    plans["ofmap"] = o_plan
+    plans = {operand: replace(plan, budget=capacity[operand]) for operand, plan in plans.items()}
+    return FoldSchedule(mapping, steps, plans, tiling.used_pes, fold_of, _traffic(tiling))
 
 
 def _share(total: np.ndarray, part: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -332,8 +457,7 @@ def _input_plan(
     blocks: list[Tile | None],
     word_bytes: int,
 ) -> tuple[np.ndarray, np.ndarray, StagingPlan]:
-    """Per step, the run it reads and whether to release it after; and the plan (in elements,
-    its budget left for :func:`build_schedule` to fill in).
+    """Per step, the run it reads and whether to release it after; and the plan, in elements.
 
     Resident: one run per tile, at its first use (tiles are numbered in order of first use), which
     fetches ``blocks[tile]``: what no earlier tile brought. Streaming: a tile that fits the stage
@@ -373,63 +497,63 @@ def _input_plan(
 
 
 def _ofmap_plan(
-    unique: int,
-    reduces: bool,
-    block: np.ndarray,
-    spill: np.ndarray,
-    row_fold: np.ndarray,
-    row_folds: int,
-    fold_of: np.ndarray,
-    part: np.ndarray,
-    n: np.ndarray,
-    block_of: np.ndarray,
-    blocks: list[Tile],
-    word_bytes: int,
+    tiling: _Tiling, tiles: LayerTiles, columns: int, unique: int, fold_of: np.ndarray, part: np.ndarray, n: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, StagingPlan]:
-    """Per step, the OFMAP run it needs and the elements it writes after; and the plan.
+    """Per step, the OFMAP run it needs and the bytes it writes after; and the plan, in bytes.
 
-    Fold ``f``'s results belong to ``blocks[block_of[f]]``; a step writes its share of them, and
-    a read-back fetches exactly what the write it follows carried.
+    A block that keeps its partial sums takes room for all of them (at the accumulator's width)
+    at its first step and writes its outputs (at the word's) in its last fold. A spilling block,
+    and every block of a layer whose folds each finish their results, takes room step by step:
+    each step writes its share, as partial sums until the block's last fold, and the block's next
+    fold reads back exactly what it wrote.
     """
+    word, acc = tiling.word, tiling.accumulator
+    room = acc if tiling.reduced else word  # what a result takes in the buffer until it is written
     steps = len(fold_of)
-    spilling = spill[fold_of]
-    share_elems = _share(block[fold_of], part, n)
-    first_row = row_fold[fold_of] == 0
-    if reduces:
-        keeps = ~spilling
-        new_run = spilling | (keeps & first_row & (part == 0))
-        hold = np.where(spilling, share_elems, block[fold_of])
-        fetch = np.where(spilling & ~first_row, share_elems, 0)
-        write = np.where(spilling | (row_fold[fold_of] == row_folds - 1), share_elems, 0)
-    else:
-        new_run = np.ones(steps, dtype=bool)
-        hold, fetch, write = share_elems, np.zeros(steps, dtype=np.int64), share_elems
-    run = np.cumsum(new_run) - 1
+    block_of = tiling.o_tile[fold_of]
+    spilling = tiling.spill[fold_of]
+    first, last = tiling.first[fold_of], tiling.last[fold_of]
+    block = tiling.block[fold_of]
+    share_elems = _share(block, part, n)
+    new_run = spilling | (first & (part == 0))
+    numbered = np.cumsum(new_run) - 1
+    kept_run = np.full(len(tiling.o_blocks), -1, dtype=np.int64)
+    opening = new_run & ~spilling
+    kept_run[block_of[opening]] = numbered[opening]
+    run = np.where(spilling, numbered, kept_run[block_of])  # a kept block's steps all use its one run
+    hold = np.where(spilling, share_elems, block) * room
+    fetch = np.where(spilling & ~first, share_elems, 0) * acc
+    written_elems = np.where(spilling | last, share_elems, 0)
+    write = written_elems * np.where(last, word, acc)
+
+    # A read-back follows the write of the same part of the block's previous fold.
+    writing = np.flatnonzero(write > 0)
     written = np.cumsum(write > 0) - 1
+    order = np.lexsort((np.arange(steps), part, block_of))
+    same = (block_of[order[1:]] == block_of[order[:-1]]) & (part[order[1:]] == part[order[:-1]])
+    previous = np.full(steps, -1, dtype=np.int64)
+    previous[order[1:][same]] = order[:-1][same]
     after = np.full(steps, -1, dtype=np.int64)
     readback = np.flatnonzero(fetch > 0)
-    # In a spilling column fold every fold has n steps: step s reads back what step s - n wrote.
-    after[readback] = written[readback - n[readback]]
-    writing = np.flatnonzero(write > 0)
-    writes = [
-        share(blocks[b], p, k, e, word_bytes)
-        for b, p, k, e in zip(
-            block_of[fold_of[writing]].tolist(),
-            part[writing].tolist(),
-            n[writing].tolist(),
-            block[fold_of[writing]].tolist(),
-            strict=True,
-        )
-    ]
+    after[readback] = written[previous[readback]]
+
+    def write_tile(step: int) -> Tile:
+        rows, cols = tiling.o_blocks[block_of[step]]
+        final = bool(last[step])
+        whole = tiles.matrix("ofmap", columns, rows, cols, psums=0 if final else acc)
+        return share(whole, int(part[step]), int(n[step]), int(block[step]), word if final else acc)
+
+    writes = [write_tile(step) for step in writing.tolist()]
     after_runs = after[new_run].tolist()
     plan = StagingPlan(
         fetch[new_run].tolist(),
         hold[new_run].tolist(),
         False,
-        unique,
+        unique * word,
         [writes[index] if index >= 0 else None for index in after_runs],
         0,
         after_runs,
         writes,
+        (written_elems[writing] * room).tolist(),
     )
     return run, write, plan

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from desim import REQUEST, Buffer, Compute, DesimError, Param, Port, ProcessGenerator, Stat
-from desim.components.compute.dataflow import DATAFLOWS, map_layer
+from desim.components.compute.dataflow import DATAFLOWS, Mapping
 from desim.components.compute.fold_schedule import FoldSchedule, build_schedule, check_steps
+from desim.components.compute.mappers import Problem, choose, get_mapper, spec_for
 from desim.components.compute.sharing import candidate_splits
 from desim.ledger import Ledger
 from desim.limits import MAX_CYCLES
@@ -54,6 +55,10 @@ class SystolicArray(Compute):
     rows = Param(int, 32, "PEs", "rows of processing elements (SCALE-Sim ArrayHeight)", minimum=1, maximum=MAX_EDGE)
     cols = Param(int, 32, "PEs", "columns of processing elements (SCALE-Sim ArrayWidth)", minimum=1, maximum=MAX_EDGE)
     dataflow = Param(str, "ws", choices=DATAFLOWS, description="output, weight or input stationary")
+    mapper = Param(
+        str, "scalesim", description="what chooses each layer's loop order and tiles: scalesim, psum-resident, ..."
+    )
+    mapping = Param(dict, {}, description="the explicit mapper's spec: {order: NMK, M: 256}, or per layer name")
 
     ifmap = Port(REQUEST, "reads IFMAP tiles", peer=Buffer)
     filter = Port(REQUEST, "reads FILTER tiles", peer=Buffer)
@@ -80,8 +85,18 @@ class SystolicArray(Compute):
     ofmap_sram_writes = Stat("words", "OFMAP words (results and partial sums) written to SRAM")
     first_fold_cycle = Stat("cycles", "when the first fold started, from layer start")
     last_fold_cycle = Stat("cycles", "the last cycle of the last fold, from layer start")
+    chosen_mapping = Stat(
+        "", "the layer's mapping: mapper, loop order, what a fold covers, and each buffer's tile", initial={}
+    )
+    planned_traffic = Stat(
+        "bytes",
+        "what the plans move below the buffers: per input distinct, read and re-read bytes; "
+        "OFMAP writes and partial-sum writes and reads",
+        initial={},
+    )
 
     def check(self) -> None:
+        get_mapper(self.mapper, f"{self.name}.mapper").check(self.mapping, f"{self.name}.mapping")
         edge_words = max(self.rows, self.cols)
         for operand in OPERANDS:
             binding = getattr(self, operand)
@@ -119,20 +134,39 @@ class SystolicArray(Compute):
         return sharing
 
     def check_layer(self, layer: Layer, share: Share) -> None:
-        """The layer's folds, compute cycles and steps are within the limits (checked before time starts)."""
-        mapping = map_layer(layer, self.rows, self.cols, self.dataflow, share)
-        if mapping.folds > MAX_FOLDS:
-            raise DesimError(
-                f"needs {mapping.folds:,} folds on the {self.rows}x{self.cols} array; desim runs at most "
-                f"{MAX_FOLDS:,} folds per layer"
-            )
-        if mapping.ideal_cycles() >= MAX_CYCLES:
-            raise DesimError(
-                f"needs {mapping.ideal_cycles():,} cycles of compute on the {self.rows}x{self.cols} array; "
-                f"desim simulates layers of fewer than {show_number(MAX_CYCLES)} cycles"
-            )
+        """The layer's mapping, folds, compute cycles and steps are within the limits (checked before time starts)."""
         for budgets in self._budgets(layer, share):
-            check_steps(layer, mapping, self.system.word_bytes, budgets, share)
+            mapping = self._map(layer, share, budgets)
+            if mapping.folds > MAX_FOLDS:
+                raise DesimError(
+                    f"needs {mapping.folds:,} folds on the {self.rows}x{self.cols} array; desim runs at most "
+                    f"{MAX_FOLDS:,} folds per layer"
+                )
+            if mapping.ideal_cycles() >= MAX_CYCLES:
+                raise DesimError(
+                    f"needs {mapping.ideal_cycles():,} cycles of compute on the {self.rows}x{self.cols} array; "
+                    f"desim simulates layers of fewer than {show_number(MAX_CYCLES)} cycles"
+                )
+            check_steps(layer, mapping, self.system.word_bytes, budgets, share, self.system.accumulator_bytes)
+
+    def _map(self, layer: Layer, share: Share, budgets: dict[str, int]) -> Mapping:
+        """The mapping the array's mapper chooses for the layer's share, given each operand's room."""
+        key = f"{self.name}.mapping"
+        problem = Problem(
+            layer,
+            share,
+            self.rows,
+            self.cols,
+            self.dataflow,
+            self.system.word_bytes,
+            self.system.accumulator_bytes,
+            budgets,
+            spec_for(self.mapping, layer.name, key),
+        )
+        try:
+            return choose(get_mapper(self.mapper, f"{self.name}.mapper"), problem)
+        except DesimError as error:
+            raise error.located(key=key) from None
 
     def _budgets(self, layer: Layer, share: Share) -> list[dict[str, int]]:
         """The rooms each operand may be planned for: its buffer's capacity, and for operands that
@@ -155,7 +189,7 @@ class SystolicArray(Compute):
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
-        self._schedules: dict[tuple[tuple[int, ...], Share], FoldSchedule] = {}
+        self._schedules: dict[tuple[tuple[int, ...], Share, str], FoldSchedule] = {}
         self._step, self._steps = 0, 1
 
     def progress(self) -> float:
@@ -173,15 +207,15 @@ class SystolicArray(Compute):
 
     def _schedule(self, layer: Layer, share: Share) -> FoldSchedule:
         """The schedule of the layer's share; layers of the same shape (ResNet's repeated blocks) share one."""
-        key = (layer.shape, share)
+        key = (layer.shape, share, layer.name if self.mapping else "")
         if key not in self._schedules:
-            mapping = map_layer(layer, self.rows, self.cols, self.dataflow, share)
-            word = self.system.word_bytes
+            word, acc = self.system.word_bytes, self.system.accumulator_bytes
             schedules = (
-                build_schedule(layer, mapping, word, budgets, share) for budgets in self._budgets(layer, share)
+                build_schedule(layer, self._map(layer, share, budgets), word, budgets, share, acc)
+                for budgets in self._budgets(layer, share)
             )
             # Of the splits of a shared buffer, the one that moves the fewest bytes below (the first, on a tie).
-            self._schedules[key] = min(schedules, key=_bytes_moved)
+            self._schedules[key] = min(schedules, key=lambda schedule: schedule.traffic.total)
         return self._schedules[key]
 
     def _execute(
@@ -299,8 +333,3 @@ class SystolicArray(Compute):
             if cycles:
                 trace.slice(self.name, "folds", label, start, start + cycles, cycles=cycles)
                 start += cycles
-
-
-def _bytes_moved(schedule: FoldSchedule) -> int:
-    """Bytes the schedule's plans move to and from the level below: fetches, read-backs and writes."""
-    return sum(sum(plan.fetch) + sum(tile.nbytes for tile in plan.writes or ()) for plan in schedule.plans.values())

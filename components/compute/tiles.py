@@ -2,10 +2,11 @@
 
 The array lays its operands out row-major, each in its tensor's region (see :mod:`desim.data`):
 IFMAP as the input ``H x W x C`` (channel fastest), FILTER as the ``K x N`` matrix, OFMAP as the
-``M x N`` matrix. A tile is a block of the GEMM view of an operand; an IFMAP block moves the
-distinct input elements its im2col entries read (see ``ifmap_footprint``). A step that streams a
-tile in parts moves the part's share of the tile's bytes, in address order. Extents are worked
-out only when something asks for them (a storage level, a DRAM with rows).
+``M x N`` matrix, and OFMAP's partial sums (tensor ``psum``) as that matrix again, at the
+accumulator's width. A tile is a block of the GEMM view of an operand; an IFMAP block
+moves the distinct input elements its im2col entries read (see ``ifmap_footprint``). A step that
+streams a tile in parts moves the part's share of the tile's bytes, in address order. Extents are
+worked out only when something asks for them (a storage level, a DRAM with rows).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from desim.components.compute.ifmap_footprint import Block, distinct_elements
-from desim.data import Tile, element_extents, tensor_base
+from desim.data import PSUM, Tile, element_extents, tensor_base
 from desim.workload import Layer
 
 
@@ -54,22 +55,31 @@ class LayerTiles:
             for i, count in enumerate(counts)
         ]
 
-    def matrix(self, tensor: str, columns: int, rows: tuple[int, int], cols: tuple[int, int]) -> Tile:
-        """Rows ``[r0, r1)`` and columns ``[c0, c1)`` of a row-major matrix with ``columns`` columns."""
-        key = (tensor, rows, cols)
+    def matrix(
+        self, tensor: str, columns: int, rows: tuple[int, int], cols: tuple[int, int], *, psums: int = 0
+    ) -> Tile:
+        """Rows ``[r0, r1)`` and columns ``[c0, c1)`` of a row-major matrix with ``columns`` columns.
+
+        With ``psums`` (their width in bytes), the block's partial sums instead: the same block of
+        the ``psum`` tensor.
+        """
+        key = (tensor, rows, cols, psums)
         if key not in self._blocks:
             (r0, r1), (c0, c1) = rows, cols
-            nbytes = (r1 - r0) * (c1 - c0) * self.word_bytes
-            self._blocks[key] = Tile(tensor, nbytes, make=lambda: self._matrix_extents(tensor, columns, rows, cols))
+            word = psums or self.word_bytes
+            named = PSUM if psums else tensor
+            base = tensor_base(named)
+            nbytes = (r1 - r0) * (c1 - c0) * word
+            self._blocks[key] = Tile(named, nbytes, make=lambda: _matrix_extents(base, word, columns, rows, cols))
         return self._blocks[key]
 
-    def _matrix_extents(self, tensor: str, columns: int, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-        (r0, r1), (c0, c1) = rows, cols
-        base, word = tensor_base(tensor), self.word_bytes
-        if c0 == 0 and c1 == columns:  # whole rows lie end to end
-            return np.array([[base + r0 * columns * word, base + r1 * columns * word]], dtype=np.int64)
-        starts = (np.arange(r0, r1, dtype=np.int64) * columns + c0) * word + base
-        return np.stack((starts, starts + (c1 - c0) * word), axis=1)
+
+def _matrix_extents(base: int, word: int, columns: int, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    (r0, r1), (c0, c1) = rows, cols
+    if c0 == 0 and c1 == columns:  # whole rows lie end to end
+        return np.array([[base + r0 * columns * word, base + r1 * columns * word]], dtype=np.int64)
+    starts = (np.arange(r0, r1, dtype=np.int64) * columns + c0) * word + base
+    return np.stack((starts, starts + (c1 - c0) * word), axis=1)
 
 
 def share(tile: Tile, part: int, parts: int, elements: int, word_bytes: int) -> Tile:

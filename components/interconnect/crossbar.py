@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from desim import REQUEST, RESPONSE, DesimError, Interconnect, Memory, Param, Port, Stat
-from desim.data import Tile, runs
+from desim.data import Tile, operand_of, runs
 from desim.route import Request, resume_after
 from desim.workload import OPERANDS, Layer
 
@@ -24,7 +24,7 @@ class Crossbar(Interconnect, Memory):
     granules of ``interleave_bytes``: granule ``g`` belongs to channel ``g mod N``, and a
     transaction that spans granules of several channels is split among them. With ``select:
     operand`` every byte of a tensor goes to one channel: IFMAP to the first, FILTER to the second,
-    OFMAP to the third (counting round when there are fewer). The crossbar itself adds no time;
+    OFMAP and its partial sums to the third (counting round when there are fewer). The crossbar itself adds no time;
     give its links a bandwidth and latency. A transaction completes when every part of it has;
     its wait is nested in the stall ledger, so stalls are charged to the channel that held it up.
     With ``multicast``, a read of exactly the bytes another client's read is still fetching
@@ -65,7 +65,8 @@ class Crossbar(Interconnect, Memory):
         tile = transfer.tile
         channels = len(self.memory)
         if self.select == "operand":
-            parts = {OPERANDS.index(tile.tensor) % channels if tile.tensor in OPERANDS else 0: tile}
+            operand = operand_of(tile.tensor)
+            parts = {OPERANDS.index(operand) % channels if operand in OPERANDS else 0: tile}
         else:
             parts = _interleave(tile, self.interleave_bytes, channels)
         write = transfer.owner.is_write

@@ -10,7 +10,7 @@ import numpy as np
 
 from desim import REQUEST, RESPONSE, DesimError, Memory, Param, Port, Stat
 from desim.channel import Channel, Transfer
-from desim.data import Tile, line_extents, lines_of, tensor_base, tensor_bytes
+from desim.data import Tile, line_extents, lines_of, operand_of, tensor_base, tensor_bytes
 from desim.limits import MAX_LATENCY, MIN_BANDWIDTH
 from desim.route import Request, resume_after
 from desim.workload import OPERANDS, Layer, Share
@@ -50,8 +50,9 @@ class GlobalBuffer(Memory):
     go through the port, are kept, and are written through to the next level; a write completes
     when the level below has taken it.
 
-    What it holds (``operands``, default all): with the ``planned`` policy, at each layer's
-    start it pins the smallest of those tensors, as many as fit whole (ties in operand order),
+    What it holds (``operands``, default all; OFMAP's partial sums go with OFMAP): with the
+    ``planned`` policy, at each layer's start it pins the smallest of those tensors, as many as
+    fit whole (ties in the order IFMAP, FILTER, OFMAP, partial sums),
     and passes the others through without keeping them: a pinned tensor is read from below at
     most once per layer, so its traffic there is its distinct lines. With ``lru`` every line of
     those tensors is kept until the least recently used must make room. Layers start empty.
@@ -84,6 +85,7 @@ class GlobalBuffer(Memory):
         self._port = Channel(env, self.name, self.bandwidth_bytes_per_cycle, self.latency_cycles)
         self._through = _WriteThrough(self)
         self._word_bytes = system.word_bytes
+        self._accumulator_bytes = system.accumulator_bytes
         self._tile_lines: dict[Tile, np.ndarray] = {}
 
     def read_hops(self) -> tuple:
@@ -99,7 +101,7 @@ class GlobalBuffer(Memory):
         return [*self._port.stall_causes(), *super().stall_causes()]
 
     def check_layer(self, layer: Layer, share: Share) -> None:
-        sizes = tensor_bytes(layer, self.system.word_bytes)
+        sizes = tensor_bytes(layer, self.system.word_bytes, self.system.accumulator_bytes)
         for operand in self._kept(sizes):
             lines = -(-sizes[operand] // self.line_bytes)
             if lines > MAX_LINES:
@@ -110,26 +112,26 @@ class GlobalBuffer(Memory):
 
     def _kept(self, sizes: dict[str, int]) -> list[str]:
         """The tensors of these sizes it keeps: by ``planned``, the smallest that fit whole; by ``lru``, all."""
-        wanted = [operand for operand in OPERANDS if not self.operands or operand in self.operands]
+        wanted = [tensor for tensor in sizes if not self.operands or operand_of(tensor) in self.operands]
         if self.policy == "lru":
             return wanted
         kept, room = [], self.capacity_bytes
-        for operand in sorted(wanted, key=lambda op: sizes[op]):
-            need = -(-sizes[operand] // self.line_bytes) * self.line_bytes
+        for tensor in sorted(wanted, key=lambda name: sizes[name]):
+            need = -(-sizes[tensor] // self.line_bytes) * self.line_bytes
             if need > room:
                 break
-            kept.append(operand)
+            kept.append(tensor)
             room -= need
         return kept
 
     def begin_layer(self, layer: Layer) -> None:
         super().begin_layer(layer)
-        sizes = tensor_bytes(layer, self._word_bytes)
+        sizes = tensor_bytes(layer, self._word_bytes, self._accumulator_bytes)
         kept = self._kept(sizes)
         line = self.line_bytes
         self._held = {operand: _Held(operand, sizes[operand], line) for operand in kept}
         self._whole: set[Tile] = set()  # tiles found whole under the planned policy, which never evicts
-        self.pinned = ",".join(op for op in OPERANDS if op in kept) if self.policy == "planned" else ""
+        self.pinned = ",".join(tensor for tensor in sizes if tensor in kept) if self.policy == "planned" else ""
         self._fetches: dict[int, tuple[Request, _Held, np.ndarray]] = {}
         self._next_fetch = 0
         self._lines_held = 0

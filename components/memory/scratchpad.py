@@ -280,10 +280,11 @@ class _Stage:
     def write(self, nbytes: int) -> None:
         tile = self.plan.writes[len(self._writes)]
         assert tile.nbytes == nbytes, f"{self.buffer.name}: write of {nbytes} bytes, planned {tile.nbytes}"
+        frees = self.plan.frees[len(self._writes)] if self.plan.frees is not None else nbytes
         request = self.buffer.request(self, tile, write=True)
         self._writes.append(request)
         self._writes_pending += 1
-        request.event.callbacks.append(self._written)
+        request.event.callbacks.append(lambda event: self._written(event, frees))
         if self._write_issued is not None:
             event, self._write_issued = self._write_issued, None
             event.succeed()
@@ -379,10 +380,10 @@ class _Stage:
             self._waiter = None
             event.succeed()
 
-    def _written(self, event: simpy.Event) -> None:
+    def _written(self, event: simpy.Event, frees: int) -> None:
         request = event.value
-        self.used -= request.nbytes
-        self.buffer.occupy(-request.nbytes)
+        self.used -= frees
+        self.buffer.occupy(-frees)
         self._writes_pending -= 1
         self._freed_by = self._last_write = request
         self.buffer.wake_room()

@@ -4,6 +4,7 @@
 
     name: my_run                 # run name: reports go under OUTDIR/my_run/
     word_bytes: 1                # bytes per operand element
+    accumulator_bytes: 4         # bytes per partial sum (default: word_bytes)
     clock_mhz: 1000              # accelerator clock: trace time and GB/s (cycles are unaffected)
     components:
       array: {kind: systolic_array, rows: 32, cols: 32, dataflow: ws}

@@ -27,11 +27,12 @@ def test_folds_and_cycles_per_fold(dataflow, rows, cols, folds, cycles_per_fold)
 
 def test_folds_run_column_fold_outer_row_fold_inner():
     mapping = map_layer(Layer.gemm("g", m=5, n=70, k=40), 32, 32, "ws")  # Sr=K=40, Sc=N=70
-    row_fold, col_fold, used_rows, used_cols = mapping.folds_in_order()
-    assert row_fold.tolist() == [0, 1, 0, 1, 0, 1]
-    assert col_fold.tolist() == [0, 0, 1, 1, 2, 2]
-    assert used_rows.tolist() == [32, 8] * 3
-    assert used_cols.tolist() == [32, 32, 32, 32, 6, 6]
+    folds = mapping.folds_in_order()
+    assert folds.row_fold.tolist() == [0, 1, 0, 1, 0, 1]
+    assert folds.col_fold.tolist() == [0, 0, 1, 1, 2, 2]
+    assert folds.used_rows.tolist() == [32, 8] * 3
+    assert folds.used_cols.tolist() == [32, 32, 32, 32, 6, 6]
+    assert folds.used_t.tolist() == [5] * 6
 
 
 def test_mapping_efficiency_is_mean_used_fraction():

@@ -1,0 +1,285 @@
+"""Mappers: what decides, per layer, the loop order and the temporal tile a systolic array runs.
+
+A :class:`Mapping` (see ``dataflow``) fixes the folds a layer takes and the order they run in;
+from it and the buffers' room, ``fold_schedule`` derives every tile each buffer moves. A mapper
+chooses the mapping, given a :class:`Problem`: the layer's share, the array, the word and
+accumulator widths, the room of each operand's buffer, and the array's ``mapping`` spec. It can
+ask the problem the exact traffic of any mapping (:meth:`Problem.traffic`: bytes between the
+buffers and the level below, counted from the tiles, not estimated) and its compute cycles.
+
+Stock mappers:
+
+``scalesim``
+    SCALE-Sim's mapping: all of the temporal dimension in each fold, column fold outer.
+``psum-resident``
+    Each output tile's reduction completes on chip: among the candidates (below) whose partial
+    sums never leave the buffer, the one that moves the fewest bytes (then the fewest cycles).
+    When none keeps them (not even a one-row output tile fits), the one that moves the fewest.
+``min-traffic``
+    The fewest bytes moved over every candidate, SCALE-Sim's mapping and ``psum-resident``'s
+    among them, so never more than either (then the fewest cycles).
+``explicit``
+    The user's, from the array's ``mapping`` param: ``{order: NMK, M: 256}`` for every layer, or
+    ``{Conv1: {...}, "*": {...}}`` per layer name (``*`` for the others). ``order`` is the loop
+    order over M, N and K, outer to inner; the temporal dimension's size is its tile (the spatial
+    ones are the array's edges). Partial sums must stay on chip (checked against the OFMAP
+    buffer before time starts) unless the spec says ``psums: spill``.
+
+Candidates are every loop order with the temporal dimension whole, and with it cut into the
+fewest equal tiles whose output block (tile x the array's columns, at the accumulator's width)
+fits the half of the OFMAP buffer a block may stage.
+
+Mappers register like components: an entry point in the ``desim.mappers`` group whose name is
+the mapper's ``name`` and whose value is a :class:`Mapper` subclass.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping as AnyMapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from desim.components.compute.dataflow import ORDERS, Mapping, map_layer
+from desim.components.compute.fold_schedule import Traffic, count_traffic
+from desim.errors import DesimError
+from desim.workload import Layer, Share
+
+MAPPER_GROUP = "desim.mappers"
+SPEC_KEYS = ("order", "M", "N", "K", "psums")
+PSUM_CHOICES = ("keep", "spill")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a mapper maps: a layer's share on an array with buffers of given room."""
+
+    layer: Layer
+    share: Share
+    rows: int
+    cols: int
+    dataflow: str
+    word_bytes: int
+    accumulator_bytes: int
+    capacity: dict[str, int]
+    """Bytes of room for each operand (its buffer, or its share of one it shares)."""
+    spec: dict[str, Any] = field(default_factory=dict)
+    """The array's ``mapping`` spec for this layer (empty if none)."""
+    _counted: dict[tuple[int, str], Traffic] = field(default_factory=dict, compare=False, repr=False)
+
+    def key(self) -> tuple:
+        """Everything that decides the problem, as something hashable."""
+        return (
+            self.layer.shape,
+            self.share,
+            self.rows,
+            self.cols,
+            self.dataflow,
+            self.word_bytes,
+            self.accumulator_bytes,
+            tuple(sorted(self.capacity.items())),
+            repr(sorted(self.spec.items())),
+        )
+
+    def mapping(self, tile: int = 0, order: str = "", mapper: str = "scalesim") -> Mapping:
+        """A mapping of this problem: SCALE-Sim's by default."""
+        return map_layer(
+            self.layer, self.rows, self.cols, self.dataflow, self.share, tile=tile, order=order, mapper=mapper
+        )
+
+    def traffic(self, mapping: Mapping) -> Traffic:
+        """The exact bytes ``mapping`` moves between the buffers and the level below."""
+        key = (mapping.tile, mapping.order)
+        if key not in self._counted:
+            self._counted[key] = count_traffic(
+                self.layer, mapping, self.word_bytes, self.capacity, self.share, self.accumulator_bytes
+            )
+        return self._counted[key]
+
+    def cost(self, mapping: Mapping) -> tuple[int, int]:
+        """Bytes moved, then compute cycles: what the stock mappers minimise, in that order."""
+        return self.traffic(mapping).total, mapping.ideal_cycles()
+
+    def psum_room(self) -> int:
+        """Partial sums the OFMAP buffer stages at once: half of it, at the accumulator's width."""
+        return max(1, max(1, self.capacity["ofmap"] // self.accumulator_bytes) // 2)
+
+    def candidates(self) -> list[Mapping]:
+        """SCALE-Sim's mapping first, then every other loop order and temporal tile worth trying (see above)."""
+        scalesim = self.mapping()
+        time_dim = scalesim.dims[2]
+        temporal = scalesim.temporal
+        tiles = [temporal]
+        if time_dim != "K":  # the output block grows with the tile: cut it to fit the room
+            across = min(self.cols, scalesim.spatial_cols)
+            fitting = self.psum_room() // across
+            if 1 <= fitting < temporal:
+                count = -(-temporal // fitting)
+                tiles.append(-(-temporal // count))
+        found, seen = [scalesim], {_folds_key(scalesim)}
+        for tile in tiles:
+            for order in ORDERS:
+                mapping = self.mapping(tile, order)
+                if _folds_key(mapping) not in seen:
+                    seen.add(_folds_key(mapping))
+                    found.append(mapping)
+        return found
+
+
+def _folds_key(mapping: Mapping) -> tuple[str, int]:
+    """What decides a mapping's folds: its order without the loops of one iteration, and its tile."""
+    loops = "".join(dim for dim in mapping.order if mapping.extent(dim) > mapping.block(dim))
+    return loops, mapping.tile
+
+
+class Mapper:
+    """Chooses each layer's mapping. Subclass it, set ``name``, and implement :meth:`map`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def check(self, spec: dict[str, Any], key: str) -> None:
+        """Raise DesimError (with ``key``) if the array's ``mapping`` spec is not one this mapper takes."""
+        if spec:
+            raise DesimError(f"the {self.name} mapper takes no mapping spec; it is for the explicit mapper", key=key)
+
+    def map(self, problem: Problem) -> Mapping:
+        raise NotImplementedError
+
+
+class ScaleSimMapper(Mapper):
+    name = "scalesim"
+    description = "SCALE-Sim's: all of the temporal dimension per fold, column fold outer (parity)"
+
+    def map(self, problem: Problem) -> Mapping:
+        return problem.mapping()
+
+
+class PsumResidentMapper(Mapper):
+    name = "psum-resident"
+    description = "partial sums finish on chip; then the fewest bytes moved"
+
+    def map(self, problem: Problem) -> Mapping:
+        candidates = problem.candidates()
+        keeping = [c for c in candidates if not problem.traffic(c).psum_write]
+        chosen = min(keeping or candidates, key=problem.cost)
+        return problem.mapping(chosen.tile, chosen.order, self.name)
+
+
+class MinTrafficMapper(Mapper):
+    name = "min-traffic"
+    description = "the fewest bytes moved to and from the level below, over every candidate"
+
+    def map(self, problem: Problem) -> Mapping:
+        chosen = min(problem.candidates(), key=problem.cost)
+        return problem.mapping(chosen.tile, chosen.order, self.name)
+
+
+class ExplicitMapper(Mapper):
+    name = "explicit"
+    description = "the array's mapping param: {order: NMK, M: 256}, or per layer {Conv1: {...}, '*': {...}}"
+
+    def check(self, spec: dict[str, Any], key: str) -> None:
+        if not spec:
+            raise DesimError("the explicit mapper needs a mapping, e.g. mapping: {order: NMK, M: 256}", key=key)
+        if per_layer(spec):
+            for name, one in spec.items():
+                if not isinstance(one, dict):
+                    raise DesimError(f"expected a mapping like {{order: NMK}} for layer {name!r}", key=f"{key}.{name}")
+                _check_spec(one, f"{key}.{name}")
+        else:
+            _check_spec(spec, key)
+
+    def map(self, problem: Problem) -> Mapping:
+        spec = problem.spec
+        default = problem.mapping()
+        temporal_dim = default.dims[2]
+        for dim, edge, side in zip(default.dims[:2], (problem.rows, problem.cols), ("rows", "columns"), strict=True):
+            if dim in spec and spec[dim] != edge:
+                raise DesimError(
+                    f"{dim} lies on the array's {side} with the "
+                    f"{problem.dataflow} dataflow, {edge} at a time; only {temporal_dim} (in time) takes a tile size"
+                )
+        mapping = problem.mapping(spec.get(temporal_dim, 0), spec.get("order", ""), self.name)
+        traffic = problem.traffic(mapping)
+        if traffic.psum_write and spec.get("psums", "keep") == "keep":
+            raise DesimError(
+                f"with order {mapping.order} and {temporal_dim} tiles of {mapping.tile}, the partial sums alive "
+                f"at once do not fit the {problem.psum_room():,} the OFMAP buffer stages (half of its "
+                f"{problem.capacity['ofmap']:,} bytes, {problem.accumulator_bytes} B each); tile "
+                f"{temporal_dim} smaller, put K innermost, or allow it with psums: spill"
+            )
+        return mapping
+
+
+def per_layer(spec: AnyMapping[str, Any]) -> bool:
+    """Whether a mapping spec is given per layer name rather than for every layer."""
+    return bool(spec) and not set(spec) <= set(SPEC_KEYS)
+
+
+def spec_for(spec: dict[str, Any], layer: str, key: str) -> dict[str, Any]:
+    """The part of the array's ``mapping`` spec that applies to ``layer``."""
+    if not per_layer(spec):
+        return spec
+    if layer in spec:
+        return spec[layer]
+    if "*" in spec:
+        return spec["*"]
+    raise DesimError(f"gives no mapping for layer {layer!r} (and no '*' for the others)", key=key)
+
+
+def _check_spec(spec: dict[str, Any], key: str) -> None:
+    for name, value in spec.items():
+        if name not in SPEC_KEYS:
+            raise DesimError(f"unknown key {name!r} (expected {', '.join(SPEC_KEYS)})", key=f"{key}.{name}")
+        if name == "order" and (not isinstance(value, str) or value.upper() not in ORDERS or value != value.upper()):
+            raise DesimError(
+                f"expected the loop order as M, N and K each once, outer first (e.g. NMK), got {value!r}",
+                key=f"{key}.order",
+            )
+        if name == "psums" and value not in PSUM_CHOICES:
+            raise DesimError(f"expected one of {', '.join(PSUM_CHOICES)}, got {value!r}", key=f"{key}.psums")
+        if name in "MNK" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DesimError(f"expected a tile size of at least 1, got {value!r}", key=f"{key}.{name}")
+
+
+_CHOSEN: dict[tuple, Mapping] = {}
+_MOST_CHOSEN = 1 << 12
+
+
+def choose(mapper: Mapper, problem: Problem) -> Mapping:
+    """``mapper``'s mapping for ``problem``, worked out once per process for each distinct problem."""
+    key = (mapper.name, problem.key())
+    if key not in _CHOSEN:
+        if len(_CHOSEN) >= _MOST_CHOSEN:
+            _CHOSEN.clear()
+        _CHOSEN[key] = mapper.map(problem)
+    return _CHOSEN[key]
+
+
+@functools.cache
+def mappers() -> dict[str, type[Mapper]]:
+    """The installed mappers by name, from the ``desim.mappers`` entry points (loaded once per process)."""
+    found: dict[str, type[Mapper]] = {}
+    for entry in entry_points(group=MAPPER_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as error:  # a broken plugin must say which one it is
+            raise DesimError(f"cannot load mapper {entry.name!r} from {entry.value}: {error}") from error
+        if not (isinstance(loaded, type) and issubclass(loaded, Mapper)) or loaded.name != entry.name:
+            raise DesimError(
+                f"entry point {entry.name!r} ({entry.value}) must load a Mapper subclass whose name is {entry.name!r}"
+            )
+        if entry.name in found and found[entry.name] is not loaded:
+            raise DesimError(f"mapper {entry.name!r} is registered twice")
+        found[entry.name] = loaded
+    return found
+
+
+def get_mapper(name: str, key: str) -> Mapper:
+    """The mapper called ``name``, or a DesimError (with ``key``) listing the known ones."""
+    known = mappers()
+    if name not in known:
+        raise DesimError(f"unknown mapper {name!r} (known: {', '.join(sorted(known))})", key=key)
+    return known[name]()
