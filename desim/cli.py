@@ -151,7 +151,7 @@ _SYSTEM_OPTIONS = (
 
 
 def _input_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that name a run's inputs, shared by ``run`` and ``sweep``: -c, -a, -t, -i."""
+    """The options that name a run's inputs, shared by ``run`` and ``sweep``: -c, -a, -t, -i, --mapper."""
     for option in reversed(
         (
             *_SYSTEM_OPTIONS,
@@ -164,6 +164,11 @@ def _input_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 default="conv",
                 show_default=True,
                 help="topology rows are conv layers or GEMMs (M, N, K).",
+            ),
+            click.option(
+                "--mapper",
+                metavar="NAME",
+                help="the mapper every compute unit uses (scalesim, psum-resident, min-traffic, explicit, ...).",
             ),
         )
     ):
@@ -198,12 +203,16 @@ def _read_system(config: str | None, arch: str | None) -> tuple[System, str, str
     return cfg.system(), config, _beside(cfg.topology, config) if cfg.topology else None
 
 
-def _read_inputs(config: str | None, arch: str | None, topology: str | None, input_type: str) -> _Inputs:
-    """The system and the layers the -c/-a/-t/-i options name, defaults filled in, all checked."""
+def _read_inputs(
+    config: str | None, arch: str | None, topology: str | None, input_type: str, mapper: str | None
+) -> _Inputs:
+    """The system and the layers the -c/-a/-t/-i/--mapper options name, defaults filled in, all checked."""
     from desim.io.topology import read_topology
     from desim.simulation import Simulation
 
     system, source, configured_topology = _read_system(config, arch)
+    if mapper is not None:
+        system = _with_mapper(system, mapper)
     topology = topology or configured_topology or _default_file(DEFAULT_TOPOLOGY, "-t")
     layers = read_topology(topology, input_type)
     try:
@@ -211,6 +220,18 @@ def _read_inputs(config: str | None, arch: str | None, topology: str | None, inp
     except DesimError as error:
         raise error.located(file=topology) from None
     return _Inputs(system, layers, str(source), str(topology))
+
+
+def _with_mapper(system: System, mapper: str) -> System:
+    """The system with every compute unit that takes a mapper set to use ``mapper``."""
+    from desim.component import Compute
+
+    takers = [node for node in system.nodes_of(Compute) if "mapper" in system.kind_of(node).declared_params]
+    if not takers:
+        raise DesimError("no compute unit of this system takes a mapper", key="--mapper")
+    for node in takers:
+        system = system.with_param(node, "mapper", mapper)
+    return system
 
 
 @main.command()
@@ -233,6 +254,7 @@ def _read_inputs(config: str | None, arch: str | None, topology: str | None, inp
     help=f"draw PNG plots into the report folder (needs matplotlib); traces to {TRACE_NAME} there unless --trace.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar and no line per layer; just the closing table.")
+@click.option("--show-mapping", is_flag=True, help="print each layer's mapping (even with -q).")
 @_guarded
 def run(
     config: str | None,
@@ -240,13 +262,15 @@ def run(
     topology: str | None,
     outdir: str,
     input_type: str,
+    mapper: str | None,
     trace_file: str | None,
     trace_layers: str | None,
     plot: bool,
     quiet: bool,
+    show_mapping: bool,
 ) -> None:
     """Simulate a topology on an architecture and write the reports."""
-    from desim.console import Progress, layer_line, summary_table
+    from desim.console import Progress, layer_line, mapping_lines, summary_table
     from desim.io.outputs import RunFolder, check_writable, relative_to
     from desim.io.reports import REPORT_PATTERNS, ReportWriter, check_reportable
     from desim.plots import PLOT_FILES, need_matplotlib, plot_run
@@ -254,7 +278,7 @@ def run(
     from desim.trace import Trace
     from desim.workload import select_layers
 
-    inputs = _read_inputs(config, arch, topology, input_type)
+    inputs = _read_inputs(config, arch, topology, input_type, mapper)
     system, layers = inputs.system, inputs.layers
     check_reportable(system)
     traced = None
@@ -289,7 +313,10 @@ def run(
                         if not folder.published:
                             folder.publish()  # the first layer is done: the reports replace the old ones
                         layer = reports.layers[-1]
-                        progress.finished(None if quiet else layer_line(layer, layer["overall_util_percent"]))
+                        lines = [] if quiet else [layer_line(layer, layer["overall_util_percent"])]
+                        if show_mapping:
+                            lines += mapping_lines(result.stats, reports.arrays)
+                        progress.finished("\n".join(lines) if lines else None)
             except BaseException as stop:
                 if trace is not None:
                     _close_trace(trace, keep=folder.published)
@@ -386,13 +413,15 @@ def describe(config: str | None, arch: str | None, png: str | None) -> None:
     help="the parameter to sweep and its values, e.g. dram.bandwidth_bytes_per_cycle=1,2,4,inf.",
 )
 @_guarded
-def sweep(config: str | None, arch: str | None, topology: str | None, input_type: str, vary: str) -> None:
+def sweep(
+    config: str | None, arch: str | None, topology: str | None, input_type: str, mapper: str | None, vary: str
+) -> None:
     """Run a topology once per value of one parameter and print a row per value (no reports)."""
     from desim.console import share
     from desim.sweep import iter_sweep, parse_vary
 
     plan = parse_vary(vary)
-    inputs = _read_inputs(config, arch, topology, input_type)
+    inputs = _read_inputs(config, arch, topology, input_type, mapper)
     rows = iter_sweep(inputs.system, inputs.layers, plan, workload_source=inputs.topology)
     width = max(len(plan.key), *(len(text) for text in plan.texts))
     say(f"{plan.key:>{width}}  {'total cycles':>14}  {'stall':>6}  {'DRAM bytes':>14}  dominant stall cause (share)")

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from desim.workload import Layer
+from desim.workload import OPERANDS, Layer
 
 TOP_CAUSES = 6
 """Stall causes the table lists by name; the rest are summed as "other"."""
@@ -93,6 +93,35 @@ def layer_line(layer: dict[str, Any], util_percent: float) -> str:
         f"layer {layer['id']:>3} {layer['name']:<16} {total:>11} cycles  "
         f"stall {stall:>10} ({share(stall, total)})  util {util_percent:6.2f}%"
     )
+
+
+MOVED_KEYS = ("read_bytes", "write_bytes", "psum_write_bytes", "psum_read_bytes")
+"""The counts of a compute unit's ``planned_traffic`` that are bytes moved (the rest describe them)."""
+
+
+def mapping_lines(stats: dict[str, Any], arrays: list[str]) -> list[str]:
+    """Each compute unit's mapping of a finished layer (those that record one, as ``chosen_mapping``)."""
+    lines = []
+    for array in arrays:
+        mapping = stats.get(f"{array}.chosen_mapping")
+        if not mapping:
+            continue
+        fold = " x ".join(f"{dim} {size}" for dim, size in mapping["fold"].items())
+        staged = ", ".join(
+            f"{operand} {'resident' if level['resident'] else 'streamed'}"
+            for operand in OPERANDS[:2]
+            if (level := mapping.get(operand))
+        )
+        traffic = stats.get(f"{array}.planned_traffic", {})
+        moved = sum(counts.get(key, 0) for counts in traffic.values() for key in MOVED_KEYS)
+        psums = traffic.get("ofmap", {})
+        psum_bytes = psums.get("psum_write_bytes", 0) + psums.get("psum_read_bytes", 0)
+        lines.append(
+            f"    {array}: {mapping['mapper']}, order {mapping['order']}, folds of {fold} ({mapping['folds']:,}); "
+            f"{staged}, partial sums {mapping['ofmap']['psums']}; {_bytes(moved)} below the buffers, "
+            f"{_bytes(psum_bytes)} of it partial sums"
+        )
+    return lines
 
 
 def share(part: float, whole: float) -> str:

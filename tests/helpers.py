@@ -32,17 +32,23 @@ def system(
     sram_bytes: int | dict[str, int] = 64 * 1024,
     bandwidth: float = math.inf,
     word_bytes: int = 1,
+    accumulator_bytes: int = 0,
+    mapper: str = "scalesim",
+    mapping: dict | None = None,
 ) -> System:
-    """The standard SCALE-Sim system with the given knobs."""
+    """The standard SCALE-Sim system with the given knobs (and the array's mapper)."""
     sizes = sram_bytes if isinstance(sram_bytes, dict) else dict.fromkeys(("ifmap", "filter", "ofmap"), sram_bytes)
-    return standard_system(
+    built = standard_system(
         rows=rows,
         cols=cols,
         dataflow=dataflow,
         sram_bytes=sizes,
         bandwidth_bytes_per_cycle=bandwidth,
         word_bytes=word_bytes,
+        accumulator_bytes=accumulator_bytes,
     )
+    built = built.with_param("array", "mapper", mapper) if mapper != "scalesim" else built
+    return built.with_param("array", "mapping", mapping) if mapping else built
 
 
 def run(sys_: System, layers: list[Layer]) -> list[LayerResult]:

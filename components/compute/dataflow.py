@@ -143,15 +143,6 @@ class Mapping:
             np.minimum(self.tile, self.temporal - tile * self.tile),
         )
 
-    def describe(self) -> dict[str, object]:
-        """The mapping as the reports record it: mapper, order, and what one fold covers of M, N, K."""
-        return {
-            "mapper": self.mapper,
-            "order": self.order,
-            "fold": {dim: min(self.block(dim), self.extent(dim)) for dim in "MNK"},
-            "folds": self.folds,
-        }
-
 
 def map_layer(
     layer: Layer,

@@ -36,6 +36,7 @@ same step of the previous row fold wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -104,6 +105,21 @@ class FoldSchedule:
     fold_of: np.ndarray
     """The fold each step belongs to."""
     traffic: Traffic
+
+    def describe(self, buffers: dict[str, str]) -> dict[str, Any]:
+        """The mapping as the reports record it, with the tile each operand's buffer (named in
+        ``buffers``) stages: whole if resident, else a fold's block; and what becomes of OFMAP's
+        partial sums (none: every fold's results are final; kept on chip; or spilled below)."""
+        mapping = self.mapping
+        fold = {dim: min(mapping.block(dim), mapping.extent(dim)) for dim in "MNK"}
+        levels = {}
+        for operand, dims in (("ifmap", "MK"), ("filter", "KN"), ("ofmap", "MN")):
+            resident = self.plans[operand].resident
+            tile = {dim: mapping.extent(dim) if resident else fold[dim] for dim in dims}
+            levels[operand] = {"buffer": buffers[operand], "tile": tile, "resident": resident}
+        reduced = mapping.extent("K") > fold["K"]
+        levels["ofmap"]["psums"] = "spilled" if self.traffic.psum_write else "kept" if reduced else "none"
+        return {"mapper": mapping.mapper, "order": mapping.order, "fold": fold, "folds": mapping.folds, **levels}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ past the input's edge (SCALE-Sim's last window may overhang when the stride does
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -32,7 +34,13 @@ def distinct_inputs(layer: Layer, m_start: int, m_stop: int, k_start: int, k_sto
         return 0
     if every_element_distinct(layer):
         return rows * cols
-    return len(distinct_elements(layer, (m_start, m_stop, k_start, k_stop)))
+    return _counted(replace(layer, name="", line=None), (m_start, m_stop, k_start, k_stop))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _counted(layer: Layer, block: Block) -> int:
+    """:func:`distinct_inputs` of a block, counted once per layer shape (mappers ask again and again)."""
+    return len(distinct_elements(layer, block))
 
 
 def distinct_elements(layer: Layer, block: Block) -> np.ndarray:

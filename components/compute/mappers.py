@@ -198,17 +198,17 @@ class ExplicitMapper(Mapper):
         for dim, edge, side in zip(default.dims[:2], (problem.rows, problem.cols), ("rows", "columns"), strict=True):
             if dim in spec and spec[dim] != edge:
                 raise DesimError(
-                    f"{dim} lies on the array's {side} with the "
+                    f"its explicit mapping tiles {dim}, which lies on the array's {side} with the "
                     f"{problem.dataflow} dataflow, {edge} at a time; only {temporal_dim} (in time) takes a tile size"
                 )
         mapping = problem.mapping(spec.get(temporal_dim, 0), spec.get("order", ""), self.name)
         traffic = problem.traffic(mapping)
         if traffic.psum_write and spec.get("psums", "keep") == "keep":
             raise DesimError(
-                f"with order {mapping.order} and {temporal_dim} tiles of {mapping.tile}, the partial sums alive "
-                f"at once do not fit the {problem.psum_room():,} the OFMAP buffer stages (half of its "
-                f"{problem.capacity['ofmap']:,} bytes, {problem.accumulator_bytes} B each); tile "
-                f"{temporal_dim} smaller, put K innermost, or allow it with psums: spill"
+                f"its explicit mapping (order {mapping.order}, {temporal_dim} tiles of {mapping.tile}) keeps more "
+                f"partial sums alive at once than the {problem.psum_room():,} the OFMAP buffer stages (half of its "
+                f"{problem.capacity['ofmap']:,} bytes, {problem.accumulator_bytes} B each); tile {temporal_dim} "
+                "smaller, put K innermost, or allow a spill with psums: spill"
             )
         return mapping
 
@@ -226,7 +226,7 @@ def spec_for(spec: dict[str, Any], layer: str, key: str) -> dict[str, Any]:
         return spec[layer]
     if "*" in spec:
         return spec["*"]
-    raise DesimError(f"gives no mapping for layer {layer!r} (and no '*' for the others)", key=key)
+    raise DesimError(f"its mapping param has no entry for layer {layer!r} (nor '*' for the others)", key=key)
 
 
 def _check_spec(spec: dict[str, Any], key: str) -> None:

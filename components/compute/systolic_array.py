@@ -163,10 +163,7 @@ class SystolicArray(Compute):
             budgets,
             spec_for(self.mapping, layer.name, key),
         )
-        try:
-            return choose(get_mapper(self.mapper, f"{self.name}.mapper"), problem)
-        except DesimError as error:
-            raise error.located(key=key) from None
+        return choose(get_mapper(self.mapper, f"{self.name}.mapper"), problem)
 
     def _budgets(self, layer: Layer, share: Share) -> list[dict[str, int]]:
         """The rooms each operand may be planned for: its buffer's capacity, and for operands that
@@ -310,8 +307,11 @@ class SystolicArray(Compute):
         self.ifmap_sram_reads, self.filter_sram_reads, self.ofmap_sram_writes = reads_i, reads_f, writes_o
         self.first_fold_cycle = first
         self.last_fold_cycle = last
+        self.chosen_mapping = schedule.describe({operand: getattr(self, operand).peer.name for operand in OPERANDS})
+        self.planned_traffic = schedule.traffic.describe()
         self._step = self._steps
         if trace is not None:
+            fold = self.chosen_mapping["fold"]
             trace.slice(
                 self.name,
                 "folds",
@@ -321,6 +321,9 @@ class SystolicArray(Compute):
                 total_cycles=self.total_cycles,
                 stall_cycles=self.stall_cycles,
                 folds=mapping.folds,
+                mapper=mapping.mapper,
+                order=mapping.order,
+                fold=" x ".join(f"{dim} {size}" for dim, size in fold.items()),
             )
 
     def _trace_stall(self, trace: Trace, waited_for: str, start: int, charged: dict[str, int], **args: int) -> None:

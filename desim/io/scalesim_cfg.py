@@ -120,6 +120,7 @@ def standard_system(
     sram_bytes: dict[str, int],
     bandwidth_bytes_per_cycle: float = math.inf,
     word_bytes: int = 1,
+    accumulator_bytes: int = 0,
     clock_mhz: float = 1000.0,
     name: str = "desim_run",
     source: str | None = None,
@@ -136,7 +137,15 @@ def standard_system(
         links.append({"from": f"array.{operand}", "to": f"sram_{operand}.compute"})
         links.append({"from": f"sram_{operand}.memory", "to": "bus.clients"})
     links.append({"from": "bus.memory", "to": "dram.clients"})
-    return System.build(components, links, name=name, word_bytes=word_bytes, clock_mhz=clock_mhz, source=source)
+    return System.build(
+        components,
+        links,
+        name=name,
+        word_bytes=word_bytes,
+        accumulator_bytes=accumulator_bytes,
+        clock_mhz=clock_mhz,
+        source=source,
+    )
 
 
 def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
