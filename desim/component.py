@@ -26,7 +26,7 @@ from desim.errors import DesimError
 from desim.params import Param
 from desim.ports import REQUEST, Port, PortBinding
 from desim.stats import Stat
-from desim.workload import Layer, Share
+from desim.workload import Chain, Layer, Share
 
 if TYPE_CHECKING:
     import simpy
@@ -131,6 +131,9 @@ class Component:
         """Create processes and resources on ``env``. Called once, before time starts."""
         self.env = env
         self.system = system
+
+    chain: Chain = Chain()
+    """How the current layer's data meets its neighbours' (set before each ``begin_layer``)."""
 
     def begin_layer(self, layer: Layer) -> None:
         """Reset per-layer state and stats. Called on every component before the layer starts."""

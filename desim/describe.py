@@ -45,8 +45,9 @@ def describe_system(system: System) -> str:
     components = system.elaborate(simpy.Environment())
     links = [Link.from_attrs(src, dst, attrs) for src, dst, attrs in system.graph.edges(data=True)]
     lines = [
-        f"system {system.name}: word_bytes={system.word_bytes}, clock_mhz={system.clock_mhz:g}, "
-        f"{len(components)} component{_plural(components)}, {len(links)} link{_plural(links)}",
+        f"system {system.name}: {len(components)} component{_plural(components)}, {len(links)} link{_plural(links)}",
+        f"  word_bytes={system.word_bytes} accumulator_bytes={system.accumulator_bytes} "
+        f"clock_mhz={system.clock_mhz:g} split={system.split} inter_layer={system.inter_layer}",
         "",
         "components:",
     ]

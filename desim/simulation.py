@@ -3,7 +3,9 @@
 Each layer starts with every component's :meth:`~desim.component.Component.begin_layer`, runs
 until every compute unit's process has ended, and finishes with ``end_layer``; its stats come
 back as one flat mapping scoped by node name (``array.total_cycles``). Layers run one after the
-other on the same clock, each starting from empty buffers, as SCALE-Sim's do.
+other on the same clock, each starting from empty buffers as SCALE-Sim's do; with the system's
+``inter_layer: forward``, each component is told its layer's :class:`~desim.workload.Chain`
+(``component.chain``) before ``begin_layer``, and a level may hand one layer's outputs to the next.
 
 Two things can watch a run without changing it: a :class:`~desim.trace.Trace` records the layers
 it wants, and a progress callback is told, every ``PROGRESS_CYCLES`` simulated cycles, how far
@@ -25,7 +27,7 @@ from desim.component import Compute
 from desim.errors import DesimError
 from desim.params import show_number
 from desim.system import System
-from desim.workload import Layer, Share, split_layer
+from desim.workload import Chain, Layer, Share, split_layer
 
 if TYPE_CHECKING:
     from desim.component import ProcessGenerator
@@ -100,7 +102,9 @@ class Simulation:
             with _quiet_gc():
                 if traced:
                     trace.begin_layer(index, layer, env.now)
+                chain = Chain.of(workload, index, self.system.inter_layer)
                 for component in components:
+                    component.chain = chain
                     component.begin_layer(layer)
                 shares = split_layer(layer, len(computes), self.system.split)
                 running = [(compute, share) for compute, share in zip(computes, shares, strict=True) if not share.empty]

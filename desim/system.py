@@ -35,7 +35,7 @@ from desim.params import Param
 from desim.ports import REQUEST, RESPONSE, Port, PortBinding
 from desim.registry import Registry, default_registry
 from desim.route import Route
-from desim.workload import SPLITS
+from desim.workload import INTER_LAYER, SPLITS
 
 if TYPE_CHECKING:
     import simpy
@@ -54,6 +54,12 @@ SETTINGS = {
         "every",
         choices=SPLITS,
         description="with several compute units: each runs every layer, or a share of N or M",
+    ),
+    "inter_layer": Param(
+        str,
+        "cold",
+        choices=INTER_LAYER,
+        description="each layer starts from empty storage, or takes what a level still holds of its input",
     ),
 }
 """A system's own settings, beside its components and links."""
@@ -77,6 +83,9 @@ class System:
         clock_mhz: the accelerator's clock; only traces and reports in seconds use it.
         split: how the compute units share each layer (``every``, ``n`` or ``m``; see
             :func:`~desim.workload.split_layer`).
+        inter_layer: ``cold`` (every layer starts from empty storage) or ``forward`` (a level
+            that still holds a layer's output gives it to the next layer as its input; see
+            :class:`~desim.workload.Chain`).
         source: the file the system came from, named in error messages.
         registry: where kinds are looked up; the installed components by default.
     """
@@ -90,6 +99,7 @@ class System:
         accumulator_bytes: int = 0,
         clock_mhz: float = 1000.0,
         split: str = "every",
+        inter_layer: str = "cold",
         source: str | Path | None = None,
         registry: Registry | None = None,
     ) -> None:
@@ -100,6 +110,7 @@ class System:
             "accumulator_bytes": accumulator_bytes,
             "clock_mhz": clock_mhz,
             "split": split,
+            "inter_layer": inter_layer,
         }
         for key, value in given.items():
             try:
@@ -122,6 +133,7 @@ class System:
         self.accumulator_bytes = values["accumulator_bytes"] or self.word_bytes
         self.clock_mhz = values["clock_mhz"]
         self.split = values["split"]
+        self.inter_layer = values["inter_layer"]
         self.source = str(source) if source is not None else None
         self.registry = registry if registry is not None else default_registry()
 
@@ -176,6 +188,7 @@ class System:
             accumulator_bytes=self.accumulator_bytes,
             clock_mhz=self.clock_mhz,
             split=self.split,
+            inter_layer=self.inter_layer,
             source=self.source,
             registry=self.registry,
         )

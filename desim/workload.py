@@ -18,6 +18,9 @@ from desim.params import brief, parse_int
 
 OPERANDS = ("ifmap", "filter", "ofmap")
 """The three operands of a layer, in report order."""
+INTER_LAYER = ("cold", "forward")
+"""Whether each layer starts from empty storage (SCALE-Sim's assumption) or a layer's outputs
+still held on chip are the next layer's inputs."""
 SPLITS = ("every", "n", "m")
 """How a layer's work is shared among compute units: each runs all of it, or a share of its output
 channels (``n``) or of its output rows (``m``)."""
@@ -128,6 +131,39 @@ class Layer:
     def ifmap_elements(self) -> int:
         """Distinct input elements of the whole layer."""
         return self.ifmap_height * self.ifmap_width * self.channels
+
+    def reads_output_of(self, previous: Layer) -> bool:
+        """Whether this layer's input is exactly ``previous``'s output: its ``E x F x N`` OFMAP,
+        laid out as this layer's ``H x W x C`` IFMAP (not so after padding or pooling between them)."""
+        return (previous.ofmap_height, previous.ofmap_width, previous.n) == (
+            self.ifmap_height,
+            self.ifmap_width,
+            self.channels,
+        )
+
+
+@dataclass(frozen=True)
+class Chain:
+    """How a layer's data meets its neighbours' when they run with ``inter_layer: forward``."""
+
+    previous: Layer | None = None
+    """The layer whose OFMAP is this layer's IFMAP: whatever of it a level still holds is already in."""
+    next: Layer | None = None
+    """The layer whose IFMAP is this layer's OFMAP: a level that can hold it for that layer may
+    keep it instead of writing it down."""
+
+    @classmethod
+    def of(cls, workload: Sequence[Layer], index: int, inter_layer: str) -> Chain:
+        """Layer ``index``'s chain in ``workload`` (none at all with ``inter_layer: cold``)."""
+        if inter_layer != "forward":
+            return cls()
+        layer = workload[index]
+        previous = workload[index - 1] if index > 0 else None
+        following = workload[index + 1] if index + 1 < len(workload) else None
+        return cls(
+            previous if previous is not None and layer.reads_output_of(previous) else None,
+            following if following is not None and following.reads_output_of(layer) else None,
+        )
 
 
 @dataclass(frozen=True)

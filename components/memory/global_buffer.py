@@ -55,7 +55,12 @@ class GlobalBuffer(Memory):
     fit whole (ties in the order IFMAP, FILTER, OFMAP, partial sums),
     and passes the others through without keeping them: a pinned tensor is read from below at
     most once per layer, so its traffic there is its distinct lines. With ``lru`` every line of
-    those tensors is kept until the least recently used must make room. Layers start empty.
+    those tensors is kept until the least recently used must make room.
+
+    Layers start empty, unless the system runs with ``inter_layer: forward``: then the lines of a
+    layer's OFMAP it still holds when the next layer (whose IFMAP that OFMAP is) starts are that
+    layer's IFMAP lines, read without going below; and under ``planned``, when both layers pin the
+    tensor, the outputs are not written through at all (``held_back_bytes``).
     """
 
     kind = "global_buffer"
@@ -79,6 +84,8 @@ class GlobalBuffer(Memory):
     miss_lines = Stat("lines", "lines clients read that it had to wait for")
     peak_occupancy_bytes = Stat("bytes", "most bytes held at once")
     pinned = Stat("operands", "operands the planned policy kept this layer", initial="")
+    forwarded_bytes = Stat("bytes", "bytes of the previous layer's OFMAP it still held, taken as this layer's IFMAP")
+    held_back_bytes = Stat("bytes", "OFMAP bytes kept for the next layer instead of written through")
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)
@@ -87,6 +94,7 @@ class GlobalBuffer(Memory):
         self._word_bytes = system.word_bytes
         self._accumulator_bytes = system.accumulator_bytes
         self._tile_lines: dict[Tile, np.ndarray] = {}
+        self._held: dict[str, _Held] = {}
 
     def read_hops(self) -> tuple:
         return (self, self._port)
@@ -125,6 +133,7 @@ class GlobalBuffer(Memory):
         return kept
 
     def begin_layer(self, layer: Layer) -> None:
+        produced = self._held.get("ofmap") if self.chain.previous is not None else None
         super().begin_layer(layer)
         sizes = tensor_bytes(layer, self._word_bytes, self._accumulator_bytes)
         kept = self._kept(sizes)
@@ -137,6 +146,27 @@ class GlobalBuffer(Memory):
         self._lines_held = 0
         self._lru: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._capacity_lines = self.capacity_bytes // line
+        if produced is not None and "ifmap" in self._held:
+            self._take_forwarded(produced, self._held["ifmap"])
+        # With the planned policy a pinned OFMAP stays; if the next layer will pin its IFMAP too,
+        # the outputs need not go down at all.
+        following = self.chain.next
+        self._hold_back = (
+            self.policy == "planned"
+            and following is not None
+            and "ofmap" in kept
+            and "ifmap" in self._kept(tensor_bytes(following, self._word_bytes, self._accumulator_bytes))
+        )
+
+    def _take_forwarded(self, produced: _Held, ifmap: _Held) -> None:
+        """The previous layer's OFMAP lines it holds are this layer's IFMAP lines (same bytes, same layout)."""
+        lines = np.flatnonzero(produced.present)
+        ifmap.present[lines] = True
+        self._lines_held = len(lines)
+        if self.policy == "lru":
+            self._lru.update(dict.fromkeys(("ifmap", line) for line in lines.tolist()))
+        self.forwarded_bytes = min(len(lines) * self.line_bytes, ifmap.nbytes)
+        self._note_occupancy()
 
     def peak_bytes_per_cycle(self) -> float:
         return self.bandwidth_bytes_per_cycle
@@ -241,7 +271,8 @@ class GlobalBuffer(Memory):
     # -- writes --------------------------------------------------------------------------------
 
     def write(self, transfer: Transfer) -> None:
-        """Keep a written transaction's lines (where it holds the tensor) and write it through."""
+        """Keep a written transaction's lines (where it holds the tensor) and write it through,
+        unless they are outputs it holds for the next layer."""
         tile = transfer.tile
         self.write_bytes += tile.nbytes
         held = self._held.get(tile.tensor)
@@ -250,6 +281,10 @@ class GlobalBuffer(Memory):
             lines = lines[~held.present[lines] & (held.fetching[lines] < 0)]
             if len(lines) and self._reserve(len(lines)):
                 self._hold(held, lines)
+        if tile.tensor == "ofmap" and self._hold_back:
+            self.held_back_bytes += tile.nbytes
+            transfer.advance()
+            return
         self.write_through_bytes += tile.nbytes
         resume_after(transfer, [self.memory.route.write(tile, transfer.client)])
 

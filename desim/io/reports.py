@@ -343,6 +343,8 @@ class ReportWriter:
             "memories": {node: self.system.params_of(node) for node in self.memories},
             "peak_bytes_per_cycle": self.peaks,
             "word_bytes": self.word_bytes,
+            "accumulator_bytes": self.system.accumulator_bytes,
+            "inter_layer": self.system.inter_layer,
             "clock_mhz": self.system.clock_mhz,
             "trace": self.trace,
             "stat_units": self.units,

@@ -19,7 +19,7 @@ SCALE_YAML = ROOT / "configs" / "scale.yaml"
 def sections(text: str) -> dict[str, list[str]]:
     """The listing's sections by title; a component's wrapped parameter lines are joined to its own."""
     header, *blocks = text.split("\n\n")
-    found = {"header": [header]}
+    found = {"header": header.splitlines()}
     for block in blocks:
         title, *lines = block.splitlines()
         rows: list[str] = []
@@ -84,7 +84,10 @@ def test_the_yaml_architecture_is_listed_with_every_node_link_and_route():
     system = read_arch_yaml(SCALE_YAML)
     text = describe_system(system)
     found = sections(text)
-    assert found["header"] == ["system scale_example_run_32x32_ws: word_bytes=1, clock_mhz=1000, 6 components, 7 links"]
+    assert found["header"] == [
+        "system scale_example_run_32x32_ws: 6 components, 7 links",
+        "  word_bytes=1 accumulator_bytes=1 clock_mhz=1000 split=every inter_layer=cold",
+    ]
     assert list(found) == ["header", "components", "links", "routes", "stall columns"]
     assert found["stall columns"] == ["array  sram_ifmap capacity, sram_filter capacity, sram_ofmap capacity"]
 
@@ -125,7 +128,10 @@ def test_the_yaml_architecture_is_listed_with_every_node_link_and_route():
 def test_a_scalesim_cfg_system_is_listed_in_desims_terms():
     text = describe_system(read_scalesim_cfg(ROOT / "configs" / "google.cfg").system())
     found = sections(text)
-    assert found["header"] == ["system GoogleTPU_v1_os: word_bytes=1, clock_mhz=1000, 6 components, 7 links"]
+    assert found["header"] == [
+        "system GoogleTPU_v1_os: 6 components, 7 links",
+        "  word_bytes=1 accumulator_bytes=1 clock_mhz=1000 split=every inter_layer=cold",
+    ]
     components = by_first_word(found["components"])
     assert components["array"][:5] == ["systolic_array", "compute", "rows=256", "cols=256", "dataflow=os"]
     assert "capacity_bytes=6291456" in components["sram_ifmap"]  # IfmapSramSzkB: 6144
