@@ -108,7 +108,9 @@ def mapping_lines(stats: dict[str, Any], arrays: list[str]) -> list[str]:
             continue
         fold = " x ".join(f"{dim} {size}" for dim, size in mapping["fold"].items())
         staged = ", ".join(
-            f"{operand} {'resident' if level['resident'] else 'streamed'}"
+            f"{operand} resident"
+            if level["resident"]
+            else f"{operand} in tiles of " + " x ".join(f"{dim} {size}" for dim, size in level["tile"].items())
             for operand in OPERANDS[:2]
             if (level := mapping.get(operand))
         )

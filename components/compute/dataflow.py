@@ -20,7 +20,7 @@ temporal tile of all of T, column fold outer and row fold inner. The closed form
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import permutations
 
 import numpy as np
@@ -68,6 +68,13 @@ class Mapping:
     """The loop order over M, N and K, outer to inner ("": SCALE-Sim's, column fold outer)."""
     mapper: str = "scalesim"
     """The mapper that chose it, for the reports."""
+    storage_tiles: bool = False
+    """Whether an input that does not fit its buffer may be held in storage-level tiles spanning
+    several folds (see ``fold_schedule``), rather than fetched fold by fold as SCALE-Sim does."""
+
+    def chosen_by(self, mapper: str) -> Mapping:
+        """This mapping, as the one ``mapper`` chose."""
+        return replace(self, mapper=mapper)
 
     def __post_init__(self) -> None:
         if not self.tile or self.tile > self.temporal:
@@ -154,14 +161,15 @@ def map_layer(
     tile: int = 0,
     order: str = "",
     mapper: str = "scalesim",
+    storage_tiles: bool = False,
 ) -> Mapping:
     """Map ``layer`` (or ``share`` of it) onto a ``rows x cols`` array with ``dataflow`` (``os``, ``ws`` or ``is``).
 
-    By default SCALE-Sim's mapping; ``tile`` and ``order`` choose another.
+    By default SCALE-Sim's mapping; ``tile``, ``order`` and ``storage_tiles`` choose another.
     """
     m, n, k = (share.m, share.n, layer.k) if share is not None else (layer.m, layer.n, layer.k)
     if dataflow not in DIMS:
         raise ValueError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}")
     size = {"M": m, "N": n, "K": k}
     sr, sc, t = (size[dim] for dim in DIMS[dataflow])
-    return Mapping(dataflow, rows, cols, sr, sc, t, tile, order, mapper)
+    return Mapping(dataflow, rows, cols, sr, sc, t, tile, order, mapper, storage_tiles)

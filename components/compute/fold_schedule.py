@@ -2,39 +2,36 @@
 
 Precomputed with numpy before time starts, so the event loop only reads numbers.
 
-Each fold needs one tile of each input operand and produces (or updates) a block of results:
-
-=== ================================ ================================ ============================
-df  IFMAP tile                       FILTER tile                      results
-=== ================================ ================================ ============================
-os  row fold: its M rows, all of K   column fold: all of K, its N     final, per fold
-ws  row fold: all of M, its K cols   the fold's own K x N block       psums of the column fold's
-                                                                      M x N block, summed over K
-is  the fold's own K x M block       row fold: its K rows, all of N   likewise, M x N block
-=== ================================ ================================ ============================
+The mapping (see ``dataflow``) gives the folds in order; each covers a block of M, of N and of
+K and needs, of each operand, the block over its two GEMM dimensions: IFMAP ``M x K``, FILTER
+``K x N``; its results update the OFMAP block ``M x N``, summed over the folds of every K block.
+Tiles of each operand are numbered in the order folds first use them.
 
 **Input tiles know their bytes.** An IFMAP tile moves the distinct input elements it touches
 (see ``ifmap_footprint``), not its im2col entries. An operand whose distinct bytes fit its
 buffer is *resident*: each tile fetches only what no earlier tile brought, and nothing leaves
-until the layer ends, so the operand is read from DRAM exactly once. Otherwise tiles *stream*:
-a tile is fetched for each run of consecutive folds that use it and leaves after the run. (The
-ws and os IFMAP and the is FILTER tiles come back once per column fold; between two uses of one
-tile come all the others, which together with it do not fit, so no upcoming use is within the
-buffer's reach.)
+until the layer ends, so the operand is read from DRAM exactly once. Otherwise, if the mapping
+allows *storage-level tiles*, the buffer holds a block of whichever of the operand's dimensions
+the loop order runs first, with all of its other dimension, for as long as that loop stays put
+(``MNK`` order: IFMAP rows of M with all of K, reused across every N), provided every such tile
+fits half the buffer. Otherwise tiles *stream*: a tile is fetched for each run of consecutive
+folds that use it and leaves after the run.
 
-**Partial sums stay while they fit.** A ws or is column fold accumulates one output block over
-its row folds. If the block fits the half of the OFMAP buffer the array may stage, its room is
-taken at the column fold's first step and it is written once, after the last row fold. If not,
-it *spills*: every fold's share is written to DRAM and read back by the next row fold.
+**Partial sums stay while they fit.** An OFMAP block reduced over several folds keeps its room
+from its first fold to its last and is written once, if it fits the half of the OFMAP buffer
+the array may stage (at the accumulator's width); when the loop order interleaves blocks, they
+stay only if all those alive at once fit. If not, a block *spills*: every fold writes its share
+of partial sums below and the block's next fold reads it back.
 
 **Steps.** A fold whose streamed tile or spilled block exceeds what its buffer stages at once
 (half of it) is split into equal steps; the fold's cycles are shared out between them. All
-folds of a spilling column fold get the same number of steps, so each step reads back what the
-same step of the previous row fold wrote.
+folds of a spilling block get the same number of steps, so each step reads back what the
+same step of the block's previous fold wrote.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -105,6 +102,8 @@ class FoldSchedule:
     fold_of: np.ndarray
     """The fold each step belongs to."""
     traffic: Traffic
+    staged: dict[str, str | None]
+    """Per input, the dimension whose blocks its storage-level tiles take (None: a fold's own)."""
 
     def describe(self, buffers: dict[str, str]) -> dict[str, Any]:
         """The mapping as the reports record it, with the tile each operand's buffer (named in
@@ -114,8 +113,8 @@ class FoldSchedule:
         fold = {dim: min(mapping.block(dim), mapping.extent(dim)) for dim in "MNK"}
         levels = {}
         for operand, dims in (("ifmap", "MK"), ("filter", "KN"), ("ofmap", "MN")):
-            resident = self.plans[operand].resident
-            tile = {dim: mapping.extent(dim) if resident else fold[dim] for dim in dims}
+            resident, outer = self.plans[operand].resident, self.staged.get(operand)
+            tile = {dim: mapping.extent(dim) if resident or outer not in (None, dim) else fold[dim] for dim in dims}
             levels[operand] = {"buffer": buffers[operand], "tile": tile, "resident": resident}
         reduced = mapping.extent("K") > fold["K"]
         levels["ofmap"]["psums"] = "spilled" if self.traffic.psum_write else "kept" if reduced else "none"
@@ -142,11 +141,14 @@ class _Tiling:
     i_tile: np.ndarray
     i_resident: bool
     i_unique: int
+    i_staged: str | None
+    """The dimension whose blocks the IFMAP's storage-level tiles take (None: a fold's own blocks)."""
     f_blocks: list[tuple[tuple[int, int], tuple[int, int]]]
     f_tile: np.ndarray
     f_elems: np.ndarray
     f_resident: bool
     f_unique: int
+    f_staged: str | None
     o_blocks: list[tuple[tuple[int, int], tuple[int, int]]]
     o_tile: np.ndarray
     block: np.ndarray
@@ -244,16 +246,49 @@ def _tiling(
     o_tile, o_keys = _numbered(index["M"] * count["N"] + index["N"])
     o_blocks = [(span("M", key // count["N"]), span("N", key % count["N"])) for key in o_keys]
 
-    # Input operands: resident if their distinct elements fit, else streamed tile by tile.
+    # Input operands: resident if their distinct elements fit; else, if they fit half the buffer,
+    # the storage-level tiles (see _staged); else streamed fold by fold.
+    whole = {"M": (share.m_start, share.m_stop), "N": (share.n_start, share.n_stop), "K": (0, layer.k)}
+
+    def staged(dims: str, elements: Callable[..., int], room: int) -> tuple[np.ndarray, list, list[int], str] | None:
+        """Storage-level tiles of an input whose GEMM dimensions are ``dims``: a block of the one
+        the loop order runs first, with all of the other, held while that loop stays put (tiles
+        numbered by first use, their blocks, their elements, that dimension); None if one does
+        not fit ``room``."""
+        outer = next(dim for dim in mapping.order if dim in dims)
+        tile, keys = _numbered(index[outer])
+        blocks, counts = [], []
+        for key in keys:
+            block = tuple(span(dim, key) if dim == outer else whole[dim] for dim in dims)
+            counts.append(elements(*block))
+            if counts[-1] > room:
+                return None
+            blocks.append(block)
+        return tile, blocks, counts, outer
+
     i_unique = distinct_inputs(layer, share.m_start, share.m_stop, 0, layer.k)
     i_resident = i_unique <= words["ifmap"]
-    if not i_resident:
-        i_counts = np.asarray([distinct_inputs(layer, *b) for b in i_blocks], dtype=np.int64)
-    else:
+    i_staged = f_staged = None
+    if i_resident:
         i_counts = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64) if first_uses else None
+    else:
+        level = (
+            staged("MK", lambda m, k: distinct_inputs(layer, *m, *k), stage["ifmap"]) if mapping.storage_tiles else None
+        )
+        if level is not None:
+            i_tile, rects, counts, i_staged = level
+            i_blocks = [(*m, *k) for m, k in rects]
+            i_counts = np.asarray(counts, dtype=np.int64)
+        else:
+            i_counts = np.asarray([distinct_inputs(layer, *b) for b in i_blocks], dtype=np.int64)
     f_elems = used["K"] * used["N"]
     f_unique = layer.k * share.n
     f_resident = f_unique <= words["filter"]
+    if not f_resident and mapping.storage_tiles:
+        level = staged("KN", lambda k, n: (k[1] - k[0]) * (n[1] - n[0]), stage["filter"])
+        if level is not None:
+            f_tile, f_blocks, counts, f_staged = level
+            f_elems = np.asarray(counts, dtype=np.int64)[f_tile]
 
     # Results: a block reduced over several folds keeps its partial sums on chip or spills them.
     block = used["M"] * used["N"]
@@ -284,11 +319,13 @@ def _tiling(
         i_tile,
         i_resident,
         i_unique,
+        i_staged,
         f_blocks,
         f_tile,
         f_elems,
         f_resident,
         f_unique,
+        f_staged,
         o_blocks,
         o_tile,
         block,
@@ -453,7 +490,8 @@ def build_schedule(
         plans[operand] = StagingPlan(fetched, fetched, plan.resident, plan.unique_bytes * word_bytes, plan.tiles, 0)
     plans["ofmap"] = o_plan
     plans = {operand: replace(plan, budget=capacity[operand]) for operand, plan in plans.items()}
-    return FoldSchedule(mapping, steps, plans, tiling.used_pes, fold_of, _traffic(tiling))
+    staged = {"ifmap": tiling.i_staged, "filter": tiling.f_staged}
+    return FoldSchedule(mapping, steps, plans, tiling.used_pes, fold_of, _traffic(tiling), staged)
 
 
 def _share(total: np.ndarray, part: np.ndarray, n: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ buffers and the level below, counted from the tiles, not estimated) and its comp
 Stock mappers:
 
 ``scalesim``
-    SCALE-Sim's mapping: all of the temporal dimension in each fold, column fold outer.
+    SCALE-Sim's mapping: all of the temporal dimension in each fold, column fold outer, and
+    inputs that do not fit their buffers fetched fold by fold.
 ``psum-resident``
     Each output tile's reduction completes on chip: among the candidates (below) whose partial
     sums never leave the buffer, the one that moves the fewest bytes (then the fewest cycles).
@@ -22,12 +23,16 @@ Stock mappers:
     The user's, from the array's ``mapping`` param: ``{order: NMK, M: 256}`` for every layer, or
     ``{Conv1: {...}, "*": {...}}`` per layer name (``*`` for the others). ``order`` is the loop
     order over M, N and K, outer to inner; the temporal dimension's size is its tile (the spatial
-    ones are the array's edges). Partial sums must stay on chip (checked against the OFMAP
-    buffer before time starts) unless the spec says ``psums: spill``.
+    ones are the array's edges); ``storage_tiles: false`` fetches inputs fold by fold. Partial
+    sums must stay on chip (checked against the OFMAP buffer before time starts) unless the spec
+    says ``psums: spill``.
 
-Candidates are every loop order with the temporal dimension whole, and with it cut into the
-fewest equal tiles whose output block (tile x the array's columns, at the accumulator's width)
-fits the half of the OFMAP buffer a block may stage.
+Candidates are SCALE-Sim's mapping and, with storage-level tiles allowed (see ``fold_schedule``;
+they never move more bytes), every loop order with the temporal dimension whole, and with it cut
+into the fewest equal tiles such that: the output block (tile x the array's columns, at the
+accumulator's width) fits the half of the OFMAP buffer a block may stage; or an input that does
+not fit its buffer has storage-level tiles (that tile of the temporal dimension with all of its
+other dimension) that fit half of it; or both.
 
 Mappers register like components: an entry point in the ``desim.mappers`` group whose name is
 the mapper's ``name`` and whose value is a :class:`Mapper` subclass.
@@ -36,6 +41,7 @@ the mapper's ``name`` and whose value is a :class:`Mapper` subclass.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -43,11 +49,12 @@ from typing import Any, ClassVar
 
 from desim.components.compute.dataflow import ORDERS, Mapping, map_layer
 from desim.components.compute.fold_schedule import Traffic, count_traffic
+from desim.components.compute.ifmap_footprint import distinct_inputs
 from desim.errors import DesimError
 from desim.workload import Layer, Share
 
 MAPPER_GROUP = "desim.mappers"
-SPEC_KEYS = ("order", "M", "N", "K", "psums")
+SPEC_KEYS = ("order", "M", "N", "K", "psums", "storage_tiles")
 PSUM_CHOICES = ("keep", "spill")
 
 
@@ -66,7 +73,7 @@ class Problem:
     """Bytes of room for each operand (its buffer, or its share of one it shares)."""
     spec: dict[str, Any] = field(default_factory=dict)
     """The array's ``mapping`` spec for this layer (empty if none)."""
-    _counted: dict[tuple[int, str], Traffic] = field(default_factory=dict, compare=False, repr=False)
+    _counted: dict[tuple[int, str, bool], Traffic] = field(default_factory=dict, compare=False, repr=False)
 
     def key(self) -> tuple:
         """Everything that decides the problem, as something hashable."""
@@ -82,15 +89,22 @@ class Problem:
             repr(sorted(self.spec.items())),
         )
 
-    def mapping(self, tile: int = 0, order: str = "", mapper: str = "scalesim") -> Mapping:
+    def mapping(self, tile: int = 0, order: str = "", *, storage_tiles: bool = False) -> Mapping:
         """A mapping of this problem: SCALE-Sim's by default."""
         return map_layer(
-            self.layer, self.rows, self.cols, self.dataflow, self.share, tile=tile, order=order, mapper=mapper
+            self.layer,
+            self.rows,
+            self.cols,
+            self.dataflow,
+            self.share,
+            tile=tile,
+            order=order,
+            storage_tiles=storage_tiles,
         )
 
     def traffic(self, mapping: Mapping) -> Traffic:
         """The exact bytes ``mapping`` moves between the buffers and the level below."""
-        key = (mapping.tile, mapping.order)
+        key = (mapping.tile, mapping.order, mapping.storage_tiles)
         if key not in self._counted:
             self._counted[key] = count_traffic(
                 self.layer, mapping, self.word_bytes, self.capacity, self.share, self.accumulator_bytes
@@ -110,27 +124,67 @@ class Problem:
         scalesim = self.mapping()
         time_dim = scalesim.dims[2]
         temporal = scalesim.temporal
-        tiles = [temporal]
-        if time_dim != "K":  # the output block grows with the tile: cut it to fit the room
-            across = min(self.cols, scalesim.spatial_cols)
-            fitting = self.psum_room() // across
-            if 1 <= fitting < temporal:
-                count = -(-temporal // fitting)
-                tiles.append(-(-temporal // count))
+        fitting = [self._psum_tile(scalesim), *self._staged_tiles(time_dim, temporal)]
+        fitting = [tile for tile in fitting if tile is not None and tile < temporal]
+        tiles = [temporal, *fitting, *([min(fitting)] if len(fitting) > 1 else [])]
         found, seen = [scalesim], {_folds_key(scalesim)}
-        for tile in tiles:
+        for tile in dict.fromkeys(_balanced(tile, temporal) for tile in tiles):
             for order in ORDERS:
-                mapping = self.mapping(tile, order)
+                mapping = self.mapping(tile, order, storage_tiles=True)
                 if _folds_key(mapping) not in seen:
                     seen.add(_folds_key(mapping))
                     found.append(mapping)
         return found
 
+    def _psum_tile(self, scalesim: Mapping) -> int | None:
+        """The largest temporal tile whose output block (with the array's columns) fits the psum room."""
+        if scalesim.dims[2] == "K":  # os: the output block does not grow with the tile
+            return None
+        across = min(self.cols, scalesim.spatial_cols)
+        return self.psum_room() // across or None
 
-def _folds_key(mapping: Mapping) -> tuple[str, int]:
-    """What decides a mapping's folds: its order without the loops of one iteration, and its tile."""
+    def _staged_tiles(self, time_dim: str, temporal: int) -> list[int | None]:
+        """For each input that does not fit its buffer whole, the largest temporal tile whose
+        storage-level tile (that tile of the temporal dimension with all of the input's other)
+        fits half its buffer."""
+        layer, share, word = self.layer, self.share, self.word_bytes
+        found: list[int | None] = []
+        whole_ifmap = distinct_inputs(layer, share.m_start, share.m_stop, 0, layer.k)
+        if time_dim in "MK" and whole_ifmap > self.capacity["ifmap"] // word:
+
+            def inputs(t: int) -> int:
+                if time_dim == "M":
+                    return distinct_inputs(layer, share.m_start, share.m_start + t, 0, layer.k)
+                return distinct_inputs(layer, share.m_start, share.m_stop, 0, t)
+
+            found.append(_largest(inputs, max(1, self.capacity["ifmap"] // word // 2), temporal))
+        if time_dim in "KN" and layer.k * share.n > self.capacity["filter"] // word:
+            other = share.n if time_dim == "K" else layer.k
+            found.append(max(1, self.capacity["filter"] // word // 2) // other or None)
+        return found
+
+
+def _largest(elements: Callable[[int], int], room: int, most: int) -> int | None:
+    """The largest ``t <= most`` with ``elements(t) <= room`` (``elements`` grows with ``t``); None if none."""
+    if elements(1) > room:
+        return None
+    low, high = 1, most
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if elements(middle) <= room else (low, middle - 1)
+    return low
+
+
+def _balanced(tile: int, temporal: int) -> int:
+    """The smallest tile that cuts ``temporal`` into as few tiles as ``tile`` does (equal ones, but the last)."""
+    return -(-temporal // -(-temporal // tile))
+
+
+def _folds_key(mapping: Mapping) -> tuple[str, int, bool]:
+    """What decides a mapping's schedule: its order without the loops of one iteration, its tile,
+    and whether inputs may take storage-level tiles."""
     loops = "".join(dim for dim in mapping.order if mapping.extent(dim) > mapping.block(dim))
-    return loops, mapping.tile
+    return loops, mapping.tile, mapping.storage_tiles
 
 
 class Mapper:
@@ -164,7 +218,7 @@ class PsumResidentMapper(Mapper):
         candidates = problem.candidates()
         keeping = [c for c in candidates if not problem.traffic(c).psum_write]
         chosen = min(keeping or candidates, key=problem.cost)
-        return problem.mapping(chosen.tile, chosen.order, self.name)
+        return chosen.chosen_by(self.name)
 
 
 class MinTrafficMapper(Mapper):
@@ -173,7 +227,7 @@ class MinTrafficMapper(Mapper):
 
     def map(self, problem: Problem) -> Mapping:
         chosen = min(problem.candidates(), key=problem.cost)
-        return problem.mapping(chosen.tile, chosen.order, self.name)
+        return chosen.chosen_by(self.name)
 
 
 class ExplicitMapper(Mapper):
@@ -201,7 +255,9 @@ class ExplicitMapper(Mapper):
                     f"its explicit mapping tiles {dim}, which lies on the array's {side} with the "
                     f"{problem.dataflow} dataflow, {edge} at a time; only {temporal_dim} (in time) takes a tile size"
                 )
-        mapping = problem.mapping(spec.get(temporal_dim, 0), spec.get("order", ""), self.name)
+        mapping = problem.mapping(
+            spec.get(temporal_dim, 0), spec.get("order", ""), storage_tiles=spec.get("storage_tiles", True)
+        ).chosen_by(self.name)
         traffic = problem.traffic(mapping)
         if traffic.psum_write and spec.get("psums", "keep") == "keep":
             raise DesimError(
@@ -238,6 +294,8 @@ def _check_spec(spec: dict[str, Any], key: str) -> None:
                 f"expected the loop order as M, N and K each once, outer first (e.g. NMK), got {value!r}",
                 key=f"{key}.order",
             )
+        if name == "storage_tiles" and not isinstance(value, bool):
+            raise DesimError(f"expected true or false, got {value!r}", key=f"{key}.storage_tiles")
         if name == "psums" and value not in PSUM_CHOICES:
             raise DesimError(f"expected one of {', '.join(PSUM_CHOICES)}, got {value!r}", key=f"{key}.psums")
         if name in "MNK" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

@@ -6,12 +6,14 @@ the explicit mapping and its cycles and the bytes each buffer moves are compared
 - compute cycles: a loop over the folds, each costing SCALE-Sim's fill and drain plus its
   temporal extent (``t + R + C - 2`` for os, ``2R + C + t - 2`` for ws and is);
 - bytes: the buffers' policy (see ``fold_schedule``) replayed over sets of element addresses:
-  an input whose distinct elements fit its buffer is read once; otherwise each fold reads its
-  block's distinct elements unless the fold before read the same block and it fits half the
-  buffer. An output block reduced over several folds keeps its partial sums if the blocks
-  alive at once fit half the OFMAP buffer (at the accumulator's width; one block at a time when
-  blocks run back to back); otherwise every fold writes its partial sums and the next fold of
-  the block reads them back. Outputs are written once, at the word's width.
+  an input whose distinct elements fit its buffer is read once; otherwise, if every block of
+  the operand's first dimension in the loop order, with all of its other, fits half the buffer,
+  each such tile is read whenever that block changes; otherwise each fold reads its block's
+  distinct elements unless the fold before read the same block and it fits half the buffer.
+  An output block reduced over several folds keeps its partial sums if the blocks alive at
+  once fit half the OFMAP buffer (at the accumulator's width; one block at a time when blocks
+  run back to back); otherwise every fold writes its partial sums and the next fold of the
+  block reads them back. Outputs are written once, at the word's width.
 """
 
 import itertools
@@ -51,12 +53,21 @@ def folds(layer: Layer, rows: int, cols: int, dataflow: str, order: str, tile: i
     return found
 
 
-def input_bytes(blocks: list, capacity: int, word: int) -> int:
-    """Bytes an input's buffer reads for these per-fold blocks (sets of elements)."""
+def input_bytes(
+    folds_: list, dims: str, order: str, elements, whole: dict, capacity: int, word: int, storage_tiles: bool
+) -> int:
+    """Bytes an input's buffer reads, for an operand over GEMM ``dims`` whose blocks hold ``elements(ranges)``."""
+    blocks = [frozenset(elements({dim: fold[dim] for dim in dims})) for fold in folds_]
     distinct = set().union(*blocks)
     if len(distinct) <= capacity // word:
         return len(distinct) * word
     stage = max(1, capacity // word // 2)
+    # A storage-level tile: a block of the operand's dimension the loop order runs first, all of the other.
+    outer = next(dim for dim in order if dim in dims)
+    spans = [frozenset(elements({dim: fold[dim] if dim == outer else whole[dim] for dim in dims})) for fold in folds_]
+    if storage_tiles and max(len(span) for span in spans) <= stage:
+        keys = [fold[outer] for fold in folds_]
+        return sum(len(span) for i, span in enumerate(spans) if i == 0 or keys[i] != keys[i - 1]) * word
     read, previous = 0, None
     for block in blocks:
         if block != previous or len(block) > stage:
@@ -116,15 +127,15 @@ def cases(draw):
     need = 2 * max(rows, cols)  # the least a buffer may have: an array edge, double-buffered
     capacity = {op: draw(st.integers(need * 4, 600)) for op in ("ifmap", "filter", "ofmap")}
     acc = draw(st.sampled_from([1, 4]))
-    return layer, dataflow, rows, cols, order, tile, capacity, acc
+    return layer, dataflow, rows, cols, order, tile, capacity, acc, draw(st.booleans())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases())
 def test_a_mapping_computes_and_moves_what_its_folds_say(case):
-    layer, dataflow, rows, cols, order, tile, capacity, acc = case
+    layer, dataflow, rows, cols, order, tile, capacity, acc, storage_tiles = case
     word = 1
-    spec = {"order": order, DIMS[dataflow][2]: tile, "psums": "spill"}
+    spec = {"order": order, DIMS[dataflow][2]: tile, "psums": "spill", "storage_tiles": storage_tiles}
     built = system(rows, cols, dataflow, capacity, math.inf, word, acc, mapper="explicit", mapping=spec)
     (result,) = run(built, [layer])
     s = result.stats
@@ -135,10 +146,29 @@ def test_a_mapping_computes_and_moves_what_its_folds_say(case):
     assert s["array.compute_cycles"] == sum(fill_drain + len(f[time_dim]) for f in folds_) - 1
     assert s["array.total_cycles"] == s["array.compute_cycles"]  # ideal memory: no stalls
 
-    ifmap = [frozenset(input_elements(layer, f["M"], f["K"])) for f in folds_]
-    filters = [frozenset(k * layer.n + n for k in f["K"] for n in f["N"]) for f in folds_]
-    assert s["sram_ifmap.dram_read_bytes"] == input_bytes(ifmap, capacity["ifmap"], word)
-    assert s["sram_filter.dram_read_bytes"] == input_bytes(filters, capacity["filter"], word)
+    whole = {"M": range(layer.m), "N": range(layer.n), "K": range(layer.k)}
+    ifmap = input_bytes(
+        folds_,
+        "MK",
+        order,
+        lambda r: input_elements(layer, r["M"], r["K"]),
+        whole,
+        capacity["ifmap"],
+        word,
+        storage_tiles,
+    )
+    filters = input_bytes(
+        folds_,
+        "KN",
+        order,
+        lambda r: {k * layer.n + n for k in r["K"] for n in r["N"]},
+        whole,
+        capacity["filter"],
+        word,
+        storage_tiles,
+    )
+    assert s["sram_ifmap.dram_read_bytes"] == ifmap
+    assert s["sram_filter.dram_read_bytes"] == filters
     written, read = output_bytes(folds_, capacity["ofmap"], word, acc)
     assert s["sram_ofmap.dram_write_bytes"] == written
     assert s["sram_ofmap.dram_read_bytes"] == read

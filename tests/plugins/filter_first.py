@@ -9,4 +9,4 @@ class FilterFirst(Mapper):
 
     def map(self, problem: Problem):
         chosen = min(problem.candidates(), key=lambda m: (problem.traffic(m).filter_read, problem.cost(m)))
-        return problem.mapping(chosen.tile, chosen.order, self.name)
+        return chosen.chosen_by(self.name)
