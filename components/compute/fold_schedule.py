@@ -224,7 +224,7 @@ def _tiling(
     capacity: dict[str, int],
     share: Share,
     *,
-    first_uses: bool = True,
+    counting: bool = False,
 ) -> _Tiling:
     words = {operand: max(1, nbytes // word_bytes) for operand, nbytes in capacity.items()}
     stage = _stages(word_bytes, accumulator_bytes, capacity)
@@ -234,20 +234,28 @@ def _tiling(
     count = {dim: -(-mapping.extent(dim) // mapping.block(dim)) for dim in "MNK"}
     offset = {"M": share.m_start, "N": share.n_start, "K": 0}
 
-    def span(dim: str, i: int) -> tuple[int, int]:
-        """Block ``i`` of dimension ``dim``, in layer coordinates."""
-        size = mapping.block(dim)
-        return offset[dim] + i * size, offset[dim] + min(mapping.extent(dim), (i + 1) * size)
+    bounds = {
+        dim: [
+            (offset[dim] + i * mapping.block(dim), offset[dim] + min(mapping.extent(dim), (i + 1) * mapping.block(dim)))
+            for i in range(count[dim])
+        ]
+        for dim in "MNK"
+    }
+    span = {dim: bounds[dim].__getitem__ for dim in "MNK"}  # block i of a dimension, in layer coordinates
 
+    def blocks_of(first: str, second: str, keys: list[int]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        """The blocks over dimensions ``first`` and ``second`` that tile numbers ``keys`` stand for."""
+        return [(span[first](key // count[second]), span[second](key % count[second])) for key in keys]
+
+    # The fold blocks of each operand (made only for a schedule, not for a count of its traffic).
     i_tile, i_keys = _numbered(index["M"] * count["K"] + index["K"])
-    i_blocks = [(*span("M", key // count["K"]), *span("K", key % count["K"])) for key in i_keys]
     f_tile, f_keys = _numbered(index["K"] * count["N"] + index["N"])
-    f_blocks = [(span("K", key // count["N"]), span("N", key % count["N"])) for key in f_keys]
     o_tile, o_keys = _numbered(index["M"] * count["N"] + index["N"])
-    o_blocks = [(span("M", key // count["N"]), span("N", key % count["N"])) for key in o_keys]
+    f_blocks = blocks_of("K", "N", f_keys) if not counting else []
+    o_blocks = blocks_of("M", "N", o_keys) if not counting else []
 
     # Input operands: resident if their distinct elements fit; else, if they fit half the buffer,
-    # the storage-level tiles (see _staged); else streamed fold by fold.
+    # its storage-level tiles (if the mapping allows them); else streamed fold by fold.
     whole = {"M": (share.m_start, share.m_stop), "N": (share.n_start, share.n_stop), "K": (0, layer.k)}
 
     def staged(dims: str, elements: Callable[..., int], room: int) -> tuple[np.ndarray, list, list[int], str] | None:
@@ -259,7 +267,7 @@ def _tiling(
         tile, keys = _numbered(index[outer])
         blocks, counts = [], []
         for key in keys:
-            block = tuple(span(dim, key) if dim == outer else whole[dim] for dim in dims)
+            block = tuple(span[dim](key) if dim == outer else whole[dim] for dim in dims)
             counts.append(elements(*block))
             if counts[-1] > room:
                 return None
@@ -270,16 +278,18 @@ def _tiling(
     i_resident = i_unique <= words["ifmap"]
     i_staged = f_staged = None
     if i_resident:
-        i_counts = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64) if first_uses else None
+        i_blocks = [(*m, *k) for m, k in blocks_of("M", "K", i_keys)] if not counting else []
+        i_counts = np.asarray(first_use_inputs(layer, i_blocks), dtype=np.int64) if not counting else None
     else:
-        level = (
-            staged("MK", lambda m, k: distinct_inputs(layer, *m, *k), stage["ifmap"]) if mapping.storage_tiles else None
-        )
+        level = None
+        if mapping.storage_tiles:
+            level = staged("MK", lambda m, k: distinct_inputs(layer, *m, *k), stage["ifmap"])
         if level is not None:
             i_tile, rects, counts, i_staged = level
             i_blocks = [(*m, *k) for m, k in rects]
             i_counts = np.asarray(counts, dtype=np.int64)
         else:
+            i_blocks = [(*m, *k) for m, k in blocks_of("M", "K", i_keys)]
             i_counts = np.asarray([distinct_inputs(layer, *b) for b in i_blocks], dtype=np.int64)
     f_elems = used["K"] * used["N"]
     f_unique = layer.k * share.n
@@ -378,7 +388,7 @@ def count_traffic(
 ) -> Traffic:
     """The bytes :func:`build_schedule`'s plans would move, without building them."""
     acc = accumulator_bytes or word_bytes
-    return _traffic(_tiling(layer, mapping, word_bytes, acc, capacity, share, first_uses=False))
+    return _traffic(_tiling(layer, mapping, word_bytes, acc, capacity, share, counting=True))
 
 
 def check_steps(
@@ -402,7 +412,7 @@ def check_steps(
         int((-(-count // stage[op])).max()) for count, op in zip(reads, ("ifmap", "filter", "ofmap"), strict=True)
     )
     if mapping.folds * finest > MAX_STEPS:
-        tiling = _tiling(layer, mapping, word_bytes, acc, capacity, share, first_uses=False)
+        tiling = _tiling(layer, mapping, word_bytes, acc, capacity, share, counting=True)
         _refuse_steps(int(tiling.parts.sum()), capacity)
 
 

@@ -3,6 +3,8 @@
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from desim.components.compute.ifmap_footprint import distinct_inputs, first_use_inputs
 from desim.workload import Layer
@@ -66,3 +68,24 @@ def test_first_use_counts_only_what_no_earlier_block_read(layer):
         assert count == len(touched - seen), block
         seen |= touched
     assert sum(counts) == len(addresses(layer, 0, m, 0, k))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_rows_with_whole_windows_match_brute_force(data):
+    """Rows of the im2col matrix with all their columns: counted from the pixels under the windows."""
+    h, w = data.draw(st.integers(1, 14)), data.draw(st.integers(1, 14))
+    layer = Layer(
+        "l",
+        h,
+        w,
+        data.draw(st.integers(1, h)),
+        data.draw(st.integers(1, w)),
+        data.draw(st.integers(1, 3)),
+        2,
+        data.draw(st.integers(1, 5)),
+        data.draw(st.integers(1, 5)),
+    )
+    m0 = data.draw(st.integers(0, layer.m - 1))
+    m1 = data.draw(st.integers(m0 + 1, layer.m))
+    assert distinct_inputs(layer, m0, m1, 0, layer.k) == brute_force(layer, m0, m1, 0, layer.k)
