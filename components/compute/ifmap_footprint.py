@@ -40,14 +40,19 @@ def distinct_inputs(layer: Layer, m_start: int, m_stop: int, k_start: int, k_sto
 def _whole_windows(layer: Layer, m_start: int, m_stop: int) -> int:
     """Distinct inputs of rows ``[m_start, m_stop)`` with every column: whole windows, so every
     channel of each input pixel under one; the pixels are found as the output pixels' corners,
-    placed at their strides and spread over an ``R x S`` box (by 2-D running sums)."""
-    corners = np.zeros((layer.ifmap_height + 1, layer.ifmap_width + 1), dtype=np.int64)
+    placed at their strides and spread over an ``R x S`` box (by 2-D running sums), on the input
+    rows the windows can reach."""
     eh, ew = np.divmod(np.arange(m_start, m_stop, dtype=np.int64), layer.ofmap_width)
     top, left = eh * layer.stride_height, ew * layer.stride_width
     inside = (top < layer.ifmap_height) & (left < layer.ifmap_width)  # a window past the edge reads nothing
-    corners[top[inside] + 1, left[inside] + 1] = 1
+    if not inside.any():
+        return 0
+    first = int(top[0])
+    rows = min(layer.ifmap_height, int(top[inside][-1]) + layer.filter_height) - first
+    corners = np.zeros((rows + 1, layer.ifmap_width + 1), dtype=np.int64)
+    corners[top[inside] - first + 1, left[inside] + 1] = 1
     sums = corners.cumsum(axis=0).cumsum(axis=1)  # sums[h, w]: corners above and left of (h, w)
-    h = np.arange(1, layer.ifmap_height + 1)[:, None]
+    h = np.arange(1, rows + 1)[:, None]
     w = np.arange(1, layer.ifmap_width + 1)[None, :]
     above, before = np.maximum(h - layer.filter_height, 0), np.maximum(w - layer.filter_width, 0)
     under = sums[h, w] - sums[above, w] - sums[h, before] + sums[above, before]  # corners whose window covers (h, w)

@@ -759,8 +759,9 @@ link_attributes = st.fixed_dictionaries(
 @st.composite
 def architectures(draw: st.DrawFn) -> str:
     """A valid YAML architecture, keys and links in any order: one array (or two, sharing the work)
-    with three scratchpads (or IFMAP and FILTER in one), a bus, and below it a DRAM, a global
-    buffer over a DRAM, or a crossbar over DRAM channels."""
+    with any mapper, three scratchpads (or IFMAP and FILTER in one), a bus, and below it a DRAM,
+    a global buffer over a DRAM, or a crossbar over DRAM channels; partial sums of any width, and
+    layers cold or forwarding."""
     word_bytes = draw(st.integers(1, 4))
     rows, cols = draw(st.integers(1, 8)), draw(st.integers(1, 8))
     # Each operand's room must hold two array edges of words: that much passes to or from the array each cycle.
@@ -774,8 +775,15 @@ def architectures(draw: st.DrawFn) -> str:
     unified = draw(st.integers(0, 4)) == 0  # IFMAP and FILTER in one buffer (the IFMAP buffer's name)
     components: dict[str, Any] = {}
     links = []
+    mapper = draw(st.sampled_from(["scalesim", "psum-resident", "min-traffic", "explicit"]))
     for array, buffers in arrays:
         components[array] = {"kind": "systolic_array", "rows": rows, "cols": cols, "dataflow": dataflow}
+        if mapper != "scalesim" or draw(st.booleans()):
+            components[array]["mapper"] = mapper
+        if mapper == "explicit":  # any order and tile runs when partial sums may spill
+            temporal = {"os": "K", "ws": "M", "is": "N"}[dataflow]
+            spec = {"order": "".join(draw(st.permutations("MNK"))), temporal: draw(st.integers(1, 64))}
+            components[array]["mapping"] = {**spec, "psums": "spill", "storage_tiles": draw(st.booleans())}
         if unified:
             buffers = {**buffers, "filter": buffers["ifmap"]}
         for operand, node in buffers.items():
@@ -811,6 +819,10 @@ def architectures(draw: st.DrawFn) -> str:
         top["clock_mhz"] = draw(st.sampled_from([1, 200, 1000, 1234.5]))
     if len(arrays) > 1 or draw(st.integers(0, 9)) == 0:
         top["split"] = draw(st.sampled_from(["every", "n", "m"]))
+    if draw(st.integers(0, 3)) == 0:
+        top["accumulator_bytes"] = draw(st.integers(0, 8))
+    if draw(st.booleans()):
+        top["inter_layer"] = draw(st.sampled_from(["cold", "forward"]))
     top["components"] = {node: components[node] for node in draw(st.permutations(list(components)))}
     top["links"] = [
         [source, target] if not attributes and draw(st.booleans()) else {"from": source, "to": target, **attributes}

@@ -61,3 +61,10 @@ def test_ci_runs_the_readmes_test_command():
     main_job = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/desim run"
     assert test_command in README and main_job in README
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_mapper_example_is_the_plugin_the_tests_install():
+    printed = block("### Adding a mapper", "python")
+    tested = (ROOT / "tests" / "plugins" / "filter_first.py").read_text()
+    assert printed.startswith("# my_package/filter_first.py\n")
+    assert printed.removeprefix("# my_package/filter_first.py\n") == tested[tested.index("from desim") :]
