@@ -172,6 +172,7 @@ def test_a_mapping_computes_and_moves_what_its_folds_say(case):
     written, read = output_bytes(folds_, capacity["ofmap"], word, acc)
     assert s["sram_ofmap.dram_write_bytes"] == written
     assert s["sram_ofmap.dram_read_bytes"] == read
+    assert (s["dram.read_bytes"], s["dram.write_bytes"]) == (ifmap + filters + read, written)
     # The count mappers choose by (made without building the plans) is what the buffers moved.
     traffic = s["array.planned_traffic"]
     assert traffic["ifmap"]["read_bytes"] == s["sram_ifmap.dram_read_bytes"]

@@ -140,6 +140,9 @@ def test_trace_structure_and_stalls_that_add_up(tmp_path, suffix):
         on_array = slices_of(data, array, start, end)
         (whole,) = [e for e in on_array if e["name"] == layer["name"]]
         assert ns(whole["dur"]) == stats["array.total_cycles"] + 1
+        mapping = stats["array.chosen_mapping"]  # the layer's slice names its mapping
+        fold = " x ".join(f"{dim} {size}" for dim, size in mapping["fold"].items())
+        assert (whole["args"]["mapper"], whole["args"]["order"], whole["args"]["fold"]) == ("scalesim", "NKM", fold)
         stalls = [e for e in on_array if e["name"].startswith("stall: ")]
         assert sum(ns(e["dur"]) for e in stalls) == stats["array.stall_cycles"] > 0
         causes = defaultdict(int)
