@@ -106,6 +106,11 @@ class Mapping:
         return self.row_folds * self.col_folds * self.tiles
 
     @property
+    def reduces(self) -> bool:
+        """Whether results are summed over several folds (K is split among them): partial sums."""
+        return self.extent("K") > self.block("K")
+
+    @property
     def fill_drain(self) -> int:
         """Cycles a fold costs beyond its temporal extent: loading, filling and draining the array."""
         if self.dataflow == "os":

@@ -116,8 +116,7 @@ class FoldSchedule:
             resident, outer = self.plans[operand].resident, self.staged.get(operand)
             tile = {dim: mapping.extent(dim) if resident or outer not in (None, dim) else fold[dim] for dim in dims}
             levels[operand] = {"buffer": buffers[operand], "tile": tile, "resident": resident}
-        reduced = mapping.extent("K") > fold["K"]
-        levels["ofmap"]["psums"] = "spilled" if self.traffic.psum_write else "kept" if reduced else "none"
+        levels["ofmap"]["psums"] = "spilled" if self.traffic.psum_write else "kept" if mapping.reduces else "none"
         return {"mapper": mapping.mapper, "order": mapping.order, "fold": fold, "folds": mapping.folds, **levels}
 
 
@@ -178,10 +177,11 @@ def _sram_reads(mapping: Mapping, folds: Folds) -> tuple[np.ndarray, np.ndarray,
     }[mapping.dataflow]
 
 
-def _stages(word_bytes: int, accumulator_bytes: int, capacity: dict[str, int]) -> dict[str, int]:
-    """Elements of each operand a buffer stages at once: half of it, in whole words (OFMAP's at
-    the accumulator's width)."""
-    width = {"ifmap": word_bytes, "filter": word_bytes, "ofmap": accumulator_bytes}
+def _stages(mapping: Mapping, word_bytes: int, accumulator_bytes: int, capacity: dict[str, int]) -> dict[str, int]:
+    """Elements of each operand a buffer stages at once: half of it, in whole words; OFMAP's at
+    the accumulator's width if the mapping sums results over several folds (they are partial
+    sums until the last)."""
+    width = {"ifmap": word_bytes, "filter": word_bytes, "ofmap": accumulator_bytes if mapping.reduces else word_bytes}
     return {operand: max(1, max(1, nbytes // width[operand]) // 2) for operand, nbytes in capacity.items()}
 
 
@@ -227,7 +227,7 @@ def _tiling(
     counting: bool = False,
 ) -> _Tiling:
     words = {operand: max(1, nbytes // word_bytes) for operand, nbytes in capacity.items()}
-    stage = _stages(word_bytes, accumulator_bytes, capacity)
+    stage = _stages(mapping, word_bytes, accumulator_bytes, capacity)
     folds = mapping.folds_in_order()
     index = {dim: folds.index(dim, mapping.dataflow) for dim in "MNK"}
     used = dict(zip(mapping.dims, (folds.used_rows, folds.used_cols, folds.used_t), strict=True))
@@ -302,7 +302,7 @@ def _tiling(
 
     # Results: a block reduced over several folds keeps its partial sums on chip or spills them.
     block = used["M"] * used["N"]
-    reduced = count["K"] > 1
+    reduced = mapping.reduces
     spill = ~_kept(o_tile, block, stage["ofmap"])[o_tile] if reduced else np.ones(len(o_tile), dtype=bool)
 
     parts = np.ones(len(o_tile), dtype=np.int64)
@@ -407,7 +407,7 @@ def check_steps(
     """
     acc = accumulator_bytes or word_bytes
     reads = _sram_reads(mapping, mapping.folds_in_order())  # per fold: IFMAP block (im2col), FILTER, results
-    stage = _stages(word_bytes, acc, capacity)
+    stage = _stages(mapping, word_bytes, acc, capacity)
     finest = max(
         int((-(-count // stage[op])).max()) for count, op in zip(reads, ("ifmap", "filter", "ofmap"), strict=True)
     )

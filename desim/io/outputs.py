@@ -46,18 +46,25 @@ def uninterrupted() -> Iterator[None]:
     """Hold Ctrl-C (and SIGTERM) back until the block is done; they take effect as it ends.
 
     A layer's rows go to several files; a run stopped between two of them would leave the files
-    disagreeing on which layers finished. The signals are blocked, not caught, so whatever would
-    have happened (a KeyboardInterrupt, say) happens when the block ends. Only the main thread
-    receives them; elsewhere the block runs as it is.
+    disagreeing on which layers finished. While the block runs, those signals' handlers only note
+    that they came (blocking them in the kernel is not enough: one that arrived just before the
+    block could still have its handler run inside it); as the block ends the handlers come back
+    and the first signal noted is raised again, so whatever would have happened (a
+    KeyboardInterrupt, say) happens then. Only the main thread receives signals; elsewhere the
+    block runs as it is.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    arrived: list[int] = []
+    previous = {number: signal.signal(number, lambda number, frame: arrived.append(number)) for number in HELD_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        if arrived:
+            signal.raise_signal(arrived[0])
 
 
 def reason(error: OSError) -> str:

@@ -124,17 +124,17 @@ def cases(draw):
     temporal = {"M": layer.m, "N": layer.n, "K": layer.k}[DIMS[dataflow][2]]
     tile = draw(st.integers(1, temporal))
     order = "".join(draw(st.permutations("MNK")))
-    need = 2 * max(rows, cols)  # the least a buffer may have: an array edge, double-buffered
+    word = draw(st.sampled_from([1, 1, 2]))
+    need = 2 * max(rows, cols) * word  # the least a buffer may have: an array edge, double-buffered
     capacity = {op: draw(st.integers(need * 4, 600)) for op in ("ifmap", "filter", "ofmap")}
-    acc = draw(st.sampled_from([1, 4]))
-    return layer, dataflow, rows, cols, order, tile, capacity, acc, draw(st.booleans())
+    acc = draw(st.sampled_from([1, 2, 4]))  # narrower than a word, too: partial sums need not be wider
+    return layer, dataflow, rows, cols, order, tile, capacity, word, acc, draw(st.booleans())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases())
 def test_a_mapping_computes_and_moves_what_its_folds_say(case):
-    layer, dataflow, rows, cols, order, tile, capacity, acc, storage_tiles = case
-    word = 1
+    layer, dataflow, rows, cols, order, tile, capacity, word, acc, storage_tiles = case
     spec = {"order": order, DIMS[dataflow][2]: tile, "psums": "spill", "storage_tiles": storage_tiles}
     built = system(rows, cols, dataflow, capacity, math.inf, word, acc, mapper="explicit", mapping=spec)
     (result,) = run(built, [layer])

@@ -1,12 +1,13 @@
 """Writing outputs safely: only regular files replaced, atomic files, the run folder's lock and staging."""
 
 import os
+import signal
 
 import pytest
 
 from desim.errors import DesimError
 from desim.io import outputs
-from desim.io.outputs import AtomicFile, Lock, RunFolder, check_writable, write_atomically
+from desim.io.outputs import AtomicFile, Lock, RunFolder, check_writable, uninterrupted, write_atomically
 
 
 def listing(folder):
@@ -218,3 +219,25 @@ def test_the_report_folder_and_its_reports_are_checked_before_anything_is_made(t
     with pytest.raises(DesimError, match="refusing to replace a directory with the report"):
         RunFolder(tmp_path / "out", "run", ["occupancy_layer*.png"]).check()
     assert listing(tmp_path / "out") == ["run"]
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_inside_an_uninterrupted_block_takes_effect_as_it_ends(number):
+    """Not between two of a layer's files: once they are all written."""
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    before = signal.signal(number, stop)
+    written = []
+    try:
+        with pytest.raises(Stopped), uninterrupted():
+            signal.raise_signal(number)  # its handler runs now, and must not stop the block
+            written.append("the rest of the layer's files")
+        assert written == ["the rest of the layer's files"]
+        assert signal.getsignal(number) is stop  # the handler is back
+    finally:
+        signal.signal(number, before)
