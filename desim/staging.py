@@ -44,8 +44,8 @@ class StagingPlan:
     after_write: list[int] | None = None
     writes: list[Tile] | None = None
     frees: list[int] | None = None
-    """Room each write frees once it lands (default: its bytes; more when the results it carries
-    were held wider, as partial sums at the accumulator's width)."""
+    """Room each write frees once it lands (default: its bytes; else the room its results took
+    while they were partial sums, at the accumulator's width)."""
 
 
 class Staging(Protocol):

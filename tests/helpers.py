@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import math
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from desim.io.scalesim_cfg import standard_system
@@ -83,3 +86,35 @@ def check_stall_report(path: Path) -> None:
         assert sum(int(row[name]) for name in operands) == stall, row
         assert sum(int(row[name]) for name in places) == stall, row
         assert int(row["Compute Cycles"]) + stall == int(row["Total Cycles"]), row
+
+
+def input_elements(layer: Layer, m: range, k: range) -> set[int]:
+    """The input elements (channel-fastest ``H x W x C`` indices) im2col rows ``m`` and columns
+    ``k`` read, by brute force: window positions past the input's edge read nothing."""
+    found = set()
+    for row, col in itertools.product(m, k):
+        eh, ew = divmod(row, layer.ofmap_width)
+        r, rest = divmod(col, layer.filter_width * layer.channels)
+        s, c = divmod(rest, layer.channels)
+        h, w = eh * layer.stride_height + r, ew * layer.stride_width + s
+        if h < layer.ifmap_height and w < layer.ifmap_width:
+            found.add((h * layer.ifmap_width + w) * layer.channels + c)
+    return found
+
+
+def advertise(
+    site: Path, monkeypatch, group: str, entry: str, module: str, forget: Callable[[], None]
+) -> Iterator[None]:
+    """A plug-in as pip would leave it: ``tests/plugins/<module>.py`` importable and ``entry``
+    (``name = module:Class``) advertised in entry-point ``group``; ``forget()`` clears the cache
+    of what was loaded, before and after. For a pytest fixture to ``yield from``."""
+    info = site / f"desim_{module}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: desim-{module}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{entry}\n")
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
+    monkeypatch.syspath_prepend(str(site))
+    forget()
+    yield
+    forget()
+    sys.modules.pop(module, None)

@@ -35,8 +35,10 @@ class OracleMismatch(RuntimeError):
 class SystolicArray(Compute):
     """A rows x cols systolic array, timed one event per fold step as in SCALE-Sim.
 
-    Timing model: the layer's GEMM is folded onto the array by its dataflow (see ``dataflow``);
-    each fold costs SCALE-Sim's cycles per fold and folds run strictly one after another. Before
+    Timing model: the layer's GEMM is folded onto the array by its dataflow and the layer's
+    mapping, which the array's ``mapper`` chooses (see ``dataflow`` and ``mappers``; SCALE-Sim's by
+    default): each fold costs SCALE-Sim's cycles for its temporal extent, and folds run strictly
+    one after another in the mapping's loop order. Before
     a step starts, the array waits until its IFMAP and FILTER runs are ready in their scratchpads
     and its OFMAP run is (room for results, spilled partial sums read back); after it, it hands
     its results to the OFMAP scratchpad. Each cycle spent waiting is a stall, charged to the
@@ -46,8 +48,8 @@ class SystolicArray(Compute):
     up with the array. Cycle counts follow SCALE-Sim's convention: a layer that
     takes ``n`` cycles reports ``n - 1`` (the index of its last cycle).
 
-    Traced, the array draws on its ``folds`` track the layer, each fold step, and each stall
-    (named by the operand waited for) split into its ledger causes.
+    Traced, the array draws on its ``folds`` track the layer (naming its mapping), each fold
+    step, and each stall (named by the operand waited for) split into its ledger causes.
     """
 
     kind = "systolic_array"

@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+from helpers import input_elements
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,17 +11,9 @@ from desim.components.compute.ifmap_footprint import distinct_inputs, first_use_
 from desim.workload import Layer
 
 
-def addresses(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> set:
-    """The (h, w, c) elements a block reads, by brute force."""
-    seen = set()
-    for m, k in itertools.product(range(m0, m1), range(k0, k1)):
-        eh, ew = divmod(m, layer.ofmap_width)
-        r, rest = divmod(k, layer.filter_width * layer.channels)
-        s, c = divmod(rest, layer.channels)
-        h, w = eh * layer.stride_height + r, ew * layer.stride_width + s
-        if h < layer.ifmap_height and w < layer.ifmap_width:
-            seen.add((h, w, c))
-    return seen
+def addresses(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> set[int]:
+    """The input elements a block reads, by brute force."""
+    return input_elements(layer, range(m0, m1), range(k0, k1))
 
 
 def brute_force(layer: Layer, m0: int, m1: int, k0: int, k1: int) -> int:

@@ -19,26 +19,13 @@ the explicit mapping and its cycles and the bytes each buffer moves are compared
 import itertools
 import math
 
-from helpers import run, system
+from helpers import input_elements, run, system
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desim.workload import Layer
 
 DIMS = {"os": ("M", "N", "K"), "ws": ("K", "N", "M"), "is": ("K", "M", "N")}
-
-
-def input_elements(layer: Layer, m: range, k: range) -> set[int]:
-    """The input elements im2col rows ``m`` and columns ``k`` read."""
-    found = set()
-    for row, col in itertools.product(m, k):
-        eh, ew = divmod(row, layer.ofmap_width)
-        r, rest = divmod(col, layer.filter_width * layer.channels)
-        s, c = divmod(rest, layer.channels)
-        h, w = eh * layer.stride_height + r, ew * layer.stride_width + s
-        if h < layer.ifmap_height and w < layer.ifmap_width:
-            found.add((h * layer.ifmap_width + w) * layer.channels + c)
-    return found
 
 
 def folds(layer: Layer, rows: int, cols: int, dataflow: str, order: str, tile: int) -> list[dict[str, range]]:

@@ -1,8 +1,7 @@
 """The data identity of a layer's runs: the same data is the same tile, and tiles cover the tensors."""
 
-import itertools
-
 import pytest
+from helpers import input_elements
 
 from desim.components.compute.dataflow import map_layer
 from desim.components.compute.fold_schedule import build_schedule
@@ -25,14 +24,7 @@ def covered(tiles) -> list[int]:
 
 def input_bytes(layer: Layer) -> list[int]:
     """The IFMAP bytes any window reads, by brute force over the im2col matrix."""
-    elements = set()
-    for m, k in itertools.product(range(layer.m), range(layer.k)):
-        eh, ew = divmod(m, layer.ofmap_width)
-        r, rest = divmod(k, layer.filter_width * layer.channels)
-        s, c = divmod(rest, layer.channels)
-        h, w = eh * layer.stride_height + r, ew * layer.stride_width + s
-        if h < layer.ifmap_height and w < layer.ifmap_width:
-            elements.add((h * layer.ifmap_width + w) * layer.channels + c)
+    elements = input_elements(layer, range(layer.m), range(layer.k))
     return sorted(e * WORD + b for e in elements for b in range(WORD))
 
 

@@ -1,12 +1,11 @@
 """The mappers on whole networks: partial sums stay on chip, stalls fall, traffic never grows."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import ROOT, run, system
+from helpers import ROOT, advertise, run, system
 
 from desim.cli import main
 from desim.components.compute.mappers import mappers
@@ -16,7 +15,6 @@ from desim.workload import Layer
 DRAM10 = ROOT / "configs" / "scale_dram10.yaml"
 ALEXNET = ROOT / "topologies" / "conv" / "alexnet.csv"
 RESNET50 = ROOT / "topologies" / "conv" / "resnet50.csv"
-PLUGINS = Path(__file__).parents[1] / "plugins"
 
 
 def layer_stats(tmp_path: Path, *args: str) -> list[dict]:
@@ -145,17 +143,14 @@ def test_show_mapping_prints_each_layers_mapping_and_the_sweep_compares_mappers(
 
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
-    """A mapper as pip would leave it: its module importable and its entry point advertised."""
-    info = tmp_path / "site" / "desim_filter_first-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: desim-filter-first\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[desim.mappers]\nfilter-first = filter_first:FilterFirst\n")
-    monkeypatch.syspath_prepend(str(PLUGINS))
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    mappers.cache_clear()
-    yield
-    mappers.cache_clear()
-    sys.modules.pop("filter_first", None)
+    yield from advertise(
+        tmp_path / "site",
+        monkeypatch,
+        "desim.mappers",
+        "filter-first = filter_first:FilterFirst",
+        "filter_first",
+        mappers.cache_clear,
+    )
 
 
 def test_a_mapper_from_outside_plugs_in_by_its_entry_point(installed, tmp_path):

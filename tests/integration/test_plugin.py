@@ -1,12 +1,11 @@
 """A component from an outside package, found through its entry point: a compressor under an L2."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import ROOT, check_stall_report, read_report
+from helpers import ROOT, advertise, check_stall_report, read_report
 
 from desim.cli import main
 from desim.errors import DesimError
@@ -22,17 +21,14 @@ TOPOLOGY = (
 
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
-    """The plug-in as pip would leave it: its module importable and its entry point advertised."""
-    info = tmp_path / "site" / "desim_compressor-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: desim-compressor\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[desim.components]\ncompressor = compressor:Compressor\n")
-    monkeypatch.syspath_prepend(str(PLUGINS))
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    default_registry.cache_clear()
-    yield
-    default_registry.cache_clear()
-    sys.modules.pop("compressor", None)
+    yield from advertise(
+        tmp_path / "site",
+        monkeypatch,
+        "desim.components",
+        "compressor = compressor:Compressor",
+        "compressor",
+        default_registry.cache_clear,
+    )
 
 
 def with_compressor(ratio: float) -> str:
