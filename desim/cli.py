@@ -32,7 +32,7 @@ import click
 
 from desim import __version__
 from desim.console import say
-from desim.errors import DesimError, DesimWarning
+from desim.errors import DesimError, DesimWarning, forget_warnings
 from desim.io.topology import FORMATS
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with warnings.catch_warnings(), _stopping_on_sigterm():
             warnings.simplefilter("always", DesimWarning)
+            forget_warnings()
             warnings.showwarning = _show_warning
             try:
                 return command(*args, **kwargs)
@@ -224,11 +225,16 @@ def _read_inputs(
 
 def _with_mapper(system: System, mapper: str) -> System:
     """The system with every compute unit that takes a mapper set to use ``mapper``."""
+    from importlib.metadata import entry_points
+
     from desim.component import Compute
 
     takers = [node for node in system.nodes_of(Compute) if "mapper" in system.kind_of(node).declared_params]
     if not takers:
         raise DesimError("no compute unit of this system takes a mapper", key="--mapper")
+    known = sorted(entry.name for entry in entry_points(group="desim.mappers"))
+    if mapper not in known:
+        raise DesimError(f"unknown mapper {mapper!r} (known: {', '.join(known)})", key="--mapper")
     for node in takers:
         system = system.with_param(node, "mapper", mapper)
     return system
@@ -315,7 +321,7 @@ def run(
                         layer = reports.layers[-1]
                         lines = [] if quiet else [layer_line(layer, layer["overall_util_percent"])]
                         if show_mapping:
-                            lines += mapping_lines(result.stats, reports.arrays)
+                            lines += mapping_lines(layer, result.stats, reports.arrays)
                         progress.finished("\n".join(lines) if lines else None)
             except BaseException as stop:
                 if trace is not None:
@@ -421,6 +427,8 @@ def sweep(
     from desim.sweep import iter_sweep, parse_vary
 
     plan = parse_vary(vary)
+    if mapper is not None and plan.param == "mapper":
+        raise DesimError(f"--mapper and --vary {plan.key}=... both choose the mapper; give one of them")
     inputs = _read_inputs(config, arch, topology, input_type, mapper)
     rows = iter_sweep(inputs.system, inputs.layers, plan, workload_source=inputs.topology)
     width = max(len(plan.key), *(len(text) for text in plan.texts))
@@ -444,7 +452,23 @@ def components(kinds: tuple[str, ...]) -> None:
 
     registry = default_registry()
     listings = [registry.get(kind).describe() for kind in kinds or registry.kinds()]  # every name checked first
+    if not kinds:
+        listings.append(_mappers_listing())
     say("\n\n".join(listings))
+
+
+def _mappers_listing() -> str:
+    """The installed mappers (the ``desim.mappers`` entry points), for a compute unit's ``mapper`` param."""
+    from importlib.metadata import entry_points
+
+    lines = ["mappers (a compute unit's mapper param):"]
+    for entry in sorted(entry_points(group="desim.mappers"), key=lambda entry: entry.name):
+        try:
+            description = getattr(entry.load(), "description", "")
+        except Exception as error:  # a broken plugin says which one it is, as the components do
+            raise DesimError(f"cannot load mapper {entry.name!r} from {entry.value}: {error}") from error
+        lines.append(f"  {entry.name}: {description}")
+    return "\n".join(lines)
 
 
 def _report_folder(outdir: Path) -> Path:

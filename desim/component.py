@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from desim.errors import DesimError
@@ -127,6 +127,10 @@ class Component:
         ``share`` of it; anything else is given the whole layer). Called for every layer shape
         before time starts, so that no run stops halfway."""
 
+    def check_workload(self, layers: Sequence[Layer]) -> None:
+        """Raise DesimError if this component cannot run ``layers`` as a whole (names it is given
+        that no layer has, say). Called once, after every layer passed :meth:`check_layer`."""
+
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         """Create processes and resources on ``env``. Called once, before time starts."""
         self.env = env
@@ -134,6 +138,8 @@ class Component:
 
     chain: Chain = Chain()
     """How the current layer's data meets its neighbours' (set before each ``begin_layer``)."""
+    keeps_across_layers: ClassVar[bool] = False
+    """Whether it can hand a layer's outputs to the next layer (``inter_layer: forward``)."""
 
     def begin_layer(self, layer: Layer) -> None:
         """Reset per-layer state and stats. Called on every component before the layer starts."""

@@ -99,7 +99,7 @@ MOVED_KEYS = ("read_bytes", "write_bytes", "psum_write_bytes", "psum_read_bytes"
 """The counts of a compute unit's ``planned_traffic`` that are bytes moved (the rest describe them)."""
 
 
-def mapping_lines(stats: dict[str, Any], arrays: list[str]) -> list[str]:
+def mapping_lines(layer: dict[str, Any], stats: dict[str, Any], arrays: list[str]) -> list[str]:
     """Each compute unit's mapping of a finished layer (those that record one, as ``chosen_mapping``)."""
     lines = []
     for array in arrays:
@@ -119,7 +119,8 @@ def mapping_lines(stats: dict[str, Any], arrays: list[str]) -> list[str]:
         psums = traffic.get("ofmap", {})
         psum_bytes = psums.get("psum_write_bytes", 0) + psums.get("psum_read_bytes", 0)
         lines.append(
-            f"    {array}: {mapping['mapper']}, order {mapping['order']}, folds of {fold} ({mapping['folds']:,}); "
+            f"    {layer['name']} on {array}: {mapping['mapper']}, order {mapping['order']}, "
+            f"folds of {fold} ({mapping['folds']:,}); "
             f"{staged}, partial sums {mapping['ofmap']['psums']}; {_bytes(moved)} below the buffers, "
             f"{_bytes(psum_bytes)} of it partial sums"
         )

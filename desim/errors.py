@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from desim.limits import MAX_INPUT_BYTES
@@ -47,6 +48,21 @@ class DesimError(Exception):
 
 class DesimWarning(UserWarning):
     """Something in the user's input that desim accepted but does not act on (an unmodelled key)."""
+
+
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A DesimWarning, once per command (see :func:`forget_warnings`): a run checks its system more than once."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(DesimWarning(message), stacklevel=2)
+
+
+def forget_warnings() -> None:
+    """Let :func:`warn_once` warn again (a new command starts)."""
+    _WARNED.clear()
 
 
 def read_text(path: str | Path, what: str) -> str:

@@ -24,7 +24,7 @@ import simpy
 
 from desim import limits
 from desim.component import Compute
-from desim.errors import DesimError
+from desim.errors import DesimError, warn_once
 from desim.params import show_number
 from desim.system import System
 from desim.workload import Chain, Layer, Share, split_layer
@@ -74,6 +74,13 @@ class Simulation:
                     raise DesimError(
                         error.message, line=layer.line, key=f"layer {index} ({layer.name}) on {component.name}"
                     ) from None
+        for component in components:
+            component.check_workload(workload)
+        if self.system.inter_layer == "forward" and not any(c.keeps_across_layers for c in components):
+            warn_once(
+                "inter_layer: forward has no effect here: no component of this system keeps data across layers "
+                "(a global_buffer does)"
+            )
 
     def run(
         self,

@@ -38,4 +38,5 @@ class Stat:
 
     def describe(self) -> str:
         """One line for ``desim components``."""
-        return f"{self.name} ({self.unit}): {self.description}"
+        unit = f" ({self.unit})" if self.unit else ""
+        return f"{self.name}{unit}: {self.description}"

@@ -47,10 +47,12 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
-from desim.components.compute.dataflow import ORDERS, Mapping, map_layer
+from desim.components.compute.dataflow import DIMS, ORDERS, Mapping, map_layer
 from desim.components.compute.fold_schedule import Traffic, count_traffic
 from desim.components.compute.ifmap_footprint import distinct_inputs
-from desim.errors import DesimError
+from desim.errors import DesimError, warn_once
+from desim.limits import MAX_NUMBER
+from desim.params import brief, show_number
 from desim.workload import Layer, Share
 
 MAPPER_GROUP = "desim.mappers"
@@ -188,15 +190,23 @@ def _folds_key(mapping: Mapping) -> tuple[str, int, bool]:
 
 
 class Mapper:
-    """Chooses each layer's mapping. Subclass it, set ``name``, and implement :meth:`map`."""
+    """Chooses each layer's mapping. Subclass it, set ``name``, and implement :meth:`map`.
+
+    A mapper that reads the array's ``mapping`` spec overrides :meth:`check` (and, to check the
+    layer names of a per-layer spec, :meth:`check_layers`); the others ignore a spec, saying so.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
 
-    def check(self, spec: dict[str, Any], key: str) -> None:
-        """Raise DesimError (with ``key``) if the array's ``mapping`` spec is not one this mapper takes."""
+    def check(self, spec: dict[str, Any], key: str, array: Any) -> None:
+        """Raise DesimError (with ``key``) if the ``mapping`` spec cannot be used by this mapper on
+        ``array`` (the compute unit: its ``rows``, ``cols`` and ``dataflow``); before time starts."""
         if spec:
-            raise DesimError(f"the {self.name} mapper takes no mapping spec; it is for the explicit mapper", key=key)
+            warn_once(f"{key}: the {self.name} mapper takes no mapping, so it is ignored (mapper: explicit uses it)")
+
+    def check_layers(self, spec: dict[str, Any], key: str, names: set[str]) -> None:
+        """Raise DesimError if the spec names layers that are not among the workload's ``names``."""
 
     def map(self, problem: Problem) -> Mapping:
         raise NotImplementedError
@@ -217,8 +227,7 @@ class PsumResidentMapper(Mapper):
     def map(self, problem: Problem) -> Mapping:
         candidates = problem.candidates()
         keeping = [c for c in candidates if not problem.traffic(c).psum_write]
-        chosen = min(keeping or candidates, key=problem.cost)
-        return chosen.chosen_by(self.name)
+        return min(keeping or candidates, key=problem.cost)
 
 
 class MinTrafficMapper(Mapper):
@@ -226,38 +235,42 @@ class MinTrafficMapper(Mapper):
     description = "the fewest bytes moved to and from the level below, over every candidate"
 
     def map(self, problem: Problem) -> Mapping:
-        chosen = min(problem.candidates(), key=problem.cost)
-        return chosen.chosen_by(self.name)
+        return min(problem.candidates(), key=problem.cost)
 
 
 class ExplicitMapper(Mapper):
     name = "explicit"
     description = "the array's mapping param: {order: NMK, M: 256}, or per layer {Conv1: {...}, '*': {...}}"
 
-    def check(self, spec: dict[str, Any], key: str) -> None:
+    def check(self, spec: dict[str, Any], key: str, array: Any) -> None:
         if not spec:
-            raise DesimError("the explicit mapper needs a mapping, e.g. mapping: {order: NMK, M: 256}", key=key)
+            raise DesimError(
+                "the explicit mapper needs a mapping (a param of the array in a YAML architecture), "
+                "e.g. mapping: {order: NMK, M: 256}",
+                key=key,
+            )
+        specs = {f"{key}.{name}": one for name, one in spec.items()} if per_layer(spec) else {key: spec}
+        for where, one in specs.items():
+            if not isinstance(one, dict):
+                raise DesimError(f"expected a mapping like {{order: NMK, M: 256}}, got {brief(one)}", key=where)
+            _check_spec(one, where, array)
+
+    def check_layers(self, spec: dict[str, Any], key: str, names: set[str]) -> None:
         if per_layer(spec):
-            for name, one in spec.items():
-                if not isinstance(one, dict):
-                    raise DesimError(f"expected a mapping like {{order: NMK}} for layer {name!r}", key=f"{key}.{name}")
-                _check_spec(one, f"{key}.{name}")
-        else:
-            _check_spec(spec, key)
+            unknown = [name for name in spec if name != "*" and name not in names]
+            if unknown:
+                raise DesimError(
+                    "names no layer of this workload (layers are named as the reports name them; a depthwise "
+                    "row's channels are <name>Channel_<i>)",
+                    key=f"{key}.{unknown[0]}",
+                )
 
     def map(self, problem: Problem) -> Mapping:
         spec = problem.spec
-        default = problem.mapping()
-        temporal_dim = default.dims[2]
-        for dim, edge, side in zip(default.dims[:2], (problem.rows, problem.cols), ("rows", "columns"), strict=True):
-            if dim in spec and spec[dim] != edge:
-                raise DesimError(
-                    f"its explicit mapping tiles {dim}, which lies on the array's {side} with the "
-                    f"{problem.dataflow} dataflow, {edge} at a time; only {temporal_dim} (in time) takes a tile size"
-                )
+        temporal_dim = problem.mapping().dims[2]
         mapping = problem.mapping(
             spec.get(temporal_dim, 0), spec.get("order", ""), storage_tiles=spec.get("storage_tiles", True)
-        ).chosen_by(self.name)
+        )
         traffic = problem.traffic(mapping)
         if traffic.psum_write and spec.get("psums", "keep") == "keep":
             raise DesimError(
@@ -270,8 +283,8 @@ class ExplicitMapper(Mapper):
 
 
 def per_layer(spec: AnyMapping[str, Any]) -> bool:
-    """Whether a mapping spec is given per layer name rather than for every layer."""
-    return bool(spec) and not set(spec) <= set(SPEC_KEYS)
+    """Whether a mapping spec is given per layer name (its values are specs) rather than for every layer."""
+    return any(isinstance(value, dict) for value in spec.values())
 
 
 def spec_for(spec: dict[str, Any], layer: str, key: str) -> dict[str, Any]:
@@ -285,7 +298,8 @@ def spec_for(spec: dict[str, Any], layer: str, key: str) -> dict[str, Any]:
     raise DesimError(f"its mapping param has no entry for layer {layer!r} (nor '*' for the others)", key=key)
 
 
-def _check_spec(spec: dict[str, Any], key: str) -> None:
+def _check_spec(spec: dict[str, Any], key: str, array: Any) -> None:
+    rows_dim, cols_dim, temporal_dim = DIMS[array.dataflow]
     for name, value in spec.items():
         if name not in SPEC_KEYS:
             raise DesimError(f"unknown key {name!r} (expected {', '.join(SPEC_KEYS)})", key=f"{key}.{name}")
@@ -298,8 +312,17 @@ def _check_spec(spec: dict[str, Any], key: str) -> None:
             raise DesimError(f"expected true or false, got {value!r}", key=f"{key}.storage_tiles")
         if name == "psums" and value not in PSUM_CHOICES:
             raise DesimError(f"expected one of {', '.join(PSUM_CHOICES)}, got {value!r}", key=f"{key}.psums")
-        if name in "MNK" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise DesimError(f"expected a tile size of at least 1, got {value!r}", key=f"{key}.{name}")
+        if name in "MNK" and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NUMBER):
+            raise DesimError(
+                f"expected a tile size from 1 to {show_number(MAX_NUMBER)}, got {brief(value)}", key=f"{key}.{name}"
+            )
+        for dim, edge, side in ((rows_dim, array.rows, "rows"), (cols_dim, array.cols, "columns")):
+            if name == dim and value != edge:
+                raise DesimError(
+                    f"{dim} lies on the array's {side} with the {array.dataflow} dataflow, {edge} at a time; "
+                    f"only {temporal_dim} (in time) takes a tile size",
+                    key=f"{key}.{name}",
+                )
 
 
 _CHOSEN: dict[tuple, Mapping] = {}
@@ -307,12 +330,16 @@ _MOST_CHOSEN = 1 << 12
 
 
 def choose(mapper: Mapper, problem: Problem) -> Mapping:
-    """``mapper``'s mapping for ``problem``, worked out once per process for each distinct problem."""
+    """``mapper``'s mapping for ``problem`` (named as its choice), worked out once per process for
+    each distinct problem."""
     key = (mapper.name, problem.key())
     if key not in _CHOSEN:
         if len(_CHOSEN) >= _MOST_CHOSEN:
             _CHOSEN.clear()
-        _CHOSEN[key] = mapper.map(problem)
+        chosen = mapper.map(problem)
+        if not isinstance(chosen, Mapping):
+            raise DesimError(f"the {mapper.name} mapper returned {brief(chosen)}, not a Mapping")
+        _CHOSEN[key] = chosen.chosen_by(mapper.name)
     return _CHOSEN[key]
 
 

@@ -15,6 +15,8 @@ from desim.params import show_number
 from desim.workload import OPERANDS, Layer, Share
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import simpy
 
     from desim.staging import Staging
@@ -98,7 +100,7 @@ class SystolicArray(Compute):
     )
 
     def check(self) -> None:
-        get_mapper(self.mapper, f"{self.name}.mapper").check(self.mapping, f"{self.name}.mapping")
+        get_mapper(self.mapper, f"{self.name}.mapper").check(self.mapping, f"{self.name}.mapping", self)
         edge_words = max(self.rows, self.cols)
         for operand in OPERANDS:
             binding = getattr(self, operand)
@@ -150,6 +152,11 @@ class SystolicArray(Compute):
                     f"desim simulates layers of fewer than {show_number(MAX_CYCLES)} cycles"
                 )
             check_steps(layer, mapping, self.system.word_bytes, budgets, share, self.system.accumulator_bytes)
+
+    def check_workload(self, layers: Sequence[Layer]) -> None:
+        """A per-layer mapping names only layers of the workload."""
+        mapper = get_mapper(self.mapper, f"{self.name}.mapper")
+        mapper.check_layers(self.mapping, f"{self.name}.mapping", {layer.name for layer in layers})
 
     def _map(self, layer: Layer, share: Share, budgets: dict[str, int]) -> Mapping:
         """The mapping the array's mapper chooses for the layer's share, given each operand's room."""

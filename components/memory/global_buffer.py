@@ -64,6 +64,7 @@ class GlobalBuffer(Memory):
     """
 
     kind = "global_buffer"
+    keeps_across_layers = True
 
     capacity_bytes = Param(int, 1 << 20, "bytes", "storage capacity", minimum=1)
     operands = Param(tuple, (), description="operands it holds (empty: all); others pass through", choices=OPERANDS)

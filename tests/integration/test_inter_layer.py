@@ -1,8 +1,10 @@
 """inter_layer: forward: a layer's outputs still on chip are the next layer's inputs."""
 
 import pytest
+from click.testing import CliRunner
 from helpers import ROOT, run
 
+from desim.cli import main
 from desim.io.arch_yaml import read_arch_yaml
 from desim.workload import Chain, Layer
 
@@ -53,3 +55,18 @@ def test_a_layer_whose_input_is_not_the_previous_output_starts_cold(tmp_path, in
     _, d = chain_run(tmp_path, inter_layer, [C, D])
     assert d["dram.tensor_read_bytes"]["ifmap"] == 16 * 16 * 8
     assert d["l2.forwarded_bytes"] == 0
+
+
+def test_forward_without_a_level_that_keeps_data_says_it_does_nothing(tmp_path):
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(
+        (ROOT / "configs" / "scale_dram10.yaml")
+        .read_text()
+        .replace("word_bytes: 1", "word_bytes: 1\ninter_layer: forward")
+    )
+    topology = tmp_path / "chain.csv"
+    topology.write_text("Layer, H, W, R, S, C, N, Stride,\nA, 20, 20, 3, 3, 16, 32, 1,\nB, 18, 18, 3, 3, 32, 32, 1,\n")
+    result = CliRunner().invoke(main, ["run", "-q", "-a", str(arch), "-t", str(topology), "-p", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    warning = "desim: warning: inter_layer: forward has no effect here: no component of this system keeps data"
+    assert result.output.count(warning) == 1

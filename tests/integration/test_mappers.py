@@ -8,9 +8,10 @@ from click.testing import CliRunner
 from helpers import ROOT, advertise, run, system
 
 from desim.cli import main
-from desim.components.compute.mappers import mappers
+from desim.components.compute.mappers import Mapper, Problem, choose, mappers
+from desim.errors import DesimError
 from desim.io.topology import read_topology
-from desim.workload import Layer
+from desim.workload import Layer, Share
 
 DRAM10 = ROOT / "configs" / "scale_dram10.yaml"
 ALEXNET = ROOT / "topologies" / "conv" / "alexnet.csv"
@@ -102,9 +103,19 @@ def test_explicit_mappings_per_layer_run_as_written(tmp_path):
     [
         ("{order: NKM}", "(Conv1) on array: its explicit mapping (order NKM, M tiles of 3025) keeps more partial"),
         ("{order: NMKX}", "array.mapping.order: expected the loop order as M, N and K each once"),
-        ("{order: NMK, N: 16}", "tiles N, which lies on the array's columns with the ws dataflow, 32 at a time"),
-        ("{M: 0}", "array.mapping.M: expected a tile size of at least 1, got 0"),
+        ("{order: NMK, N: 16}", "bad.yaml:9: array.mapping.N: N lies on the array's columns with the ws dataflow"),
+        ("{M: 0}", "array.mapping.M: expected a tile size from 1 to 2^53, got 0"),
+        ("{M: 99999999999999999999}", "array.mapping.M: expected a tile size from 1 to 2^53, got 99999999999999999999"),
         ("{Conv9: {order: NMK}}", "on array: its mapping param has no entry for layer 'Conv1' (nor '*' for"),
+        (
+            "{Conv9: {order: NMK}, '*': {psums: spill}}",
+            "alexnet.csv: array.mapping.Conv9: names no layer of this workload",
+        ),
+        (
+            "{order: NMK, tile: 3}",
+            "array.mapping.tile: unknown key 'tile' (expected order, M, N, K, psums, storage_tiles)",
+        ),
+        ("{Conv1: {order: NMK}, Conv2: [1, 2]}", "array.mapping.Conv2: expected a mapping like {order: NMK, M: 256}"),
         ("{order: NMK, psums: maybe}", "array.mapping.psums: expected one of keep, spill"),
     ],
 )
@@ -122,9 +133,35 @@ def test_a_mapping_that_cannot_be_run_is_refused_before_time_starts(mapping, mes
 def test_an_unknown_mapper_is_named_with_the_known_ones(tmp_path):
     result = CliRunner().invoke(main, ["run", "-q", "--mapper", "fastest", "-t", str(ALEXNET), "-p", str(tmp_path)])
     assert result.exit_code == 2
-    assert "array.mapper: unknown mapper 'fastest' (known: explicit, min-traffic, psum-resident, scalesim)" in (
-        result.output
+    assert result.output == (
+        "desim: error: --mapper: unknown mapper 'fastest' (known: explicit, min-traffic, psum-resident, scalesim)\n"
     )
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(DRAM10.read_text().replace("dataflow: ws}", "dataflow: ws, mapper: fastest}"))
+    result = CliRunner().invoke(main, ["run", "-q", "-a", str(arch), "-t", str(ALEXNET), "-p", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "arch.yaml:9: array.mapper: unknown mapper 'fastest' (known: explicit," in result.output
+
+
+def test_a_mapping_the_mapper_does_not_read_is_ignored_with_a_warning_so_sweeps_can_compare(tmp_path):
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(DRAM10.read_text().replace("dataflow: ws}", "dataflow: ws, mapping: {order: NMK, M: 605}}"))
+    given = ["-a", str(arch), "-t", str(ALEXNET)]
+    ran = CliRunner().invoke(main, ["run", "-q", "-p", str(tmp_path / "o"), *given])
+    assert ran.exit_code == 0, ran.output
+    warning = "desim: warning: array.mapping: the scalesim mapper takes no mapping, so it is ignored"
+    assert ran.output.count(warning) == 1  # once, though the system is checked twice
+    swept = CliRunner().invoke(main, ["sweep", *given, "--vary", "array.mapper=scalesim,explicit"])
+    assert swept.exit_code == 0, swept.output
+    rows = {
+        line.split()[0]: int(line.split()[1])
+        for line in swept.output.splitlines()
+        if line.split()[0] in ("scalesim", "explicit")
+    }
+    assert rows["explicit"] < rows["scalesim"]
+    both = CliRunner().invoke(main, ["sweep", *given, "--mapper", "explicit", "--vary", "array.mapper=scalesim"])
+    assert both.exit_code == 2
+    assert "--mapper and --vary array.mapper=... both choose the mapper" in both.output
 
 
 def test_show_mapping_prints_each_layers_mapping_and_the_sweep_compares_mappers(tmp_path):
@@ -133,8 +170,9 @@ def test_show_mapping_prints_each_layers_mapping_and_the_sweep_compares_mappers(
         main, ["run", "-q", "--show-mapping", "--mapper", "psum-resident", "-p", str(tmp_path), *given]
     )
     assert shown.exit_code == 0, shown.output
-    lines = [line for line in shown.output.splitlines() if line.startswith("    array: psum-resident")]
-    assert len(lines) == 5 and all("partial sums kept" in line and "0 B of it partial sums" in line for line in lines)
+    lines = [line for line in shown.output.splitlines() if " on array: psum-resident" in line]
+    assert [line.split()[0] for line in lines] == ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
+    assert all("partial sums kept" in line and "0 B of it partial sums" in line for line in lines)
     swept = CliRunner().invoke(main, ["sweep", *given, "--vary", "array.mapper=scalesim,psum-resident"])
     assert swept.exit_code == 0, swept.output
     rows = {line.split()[0]: line.split() for line in swept.output.splitlines()[1:]}
@@ -161,3 +199,15 @@ def test_a_mapper_from_outside_plugs_in_by_its_entry_point(installed, tmp_path):
         assert s["array.chosen_mapping"]["mapper"] == "filter-first"
         traffic = s["array.planned_traffic"]["filter"]
         assert traffic["read_bytes"] == traffic["distinct_bytes"]  # AlexNet's filters can each be read once
+
+
+def test_a_mapper_that_returns_no_mapping_is_named():
+    class Broken(Mapper):
+        name = "broken"
+
+        def map(self, problem):
+            return None
+
+    problem = Problem(Layer.gemm("g", 4, 4, 4), Share.whole(Layer.gemm("g", 4, 4, 4)), 2, 2, "ws", 1, 1, {})
+    with pytest.raises(DesimError, match="the broken mapper returned None, not a Mapping"):
+        choose(Broken(), problem)

@@ -8,5 +8,4 @@ class FilterFirst(Mapper):
     description = "the fewest FILTER bytes read, then the fewest bytes moved"
 
     def map(self, problem: Problem):
-        chosen = min(problem.candidates(), key=lambda m: (problem.traffic(m).filter_read, problem.cost(m)))
-        return chosen.chosen_by(self.name)
+        return min(problem.candidates(), key=lambda m: (problem.traffic(m).filter_read, problem.cost(m)))
