@@ -130,7 +130,6 @@ class _Tiling:
     word: int
     accumulator: int
     stage: dict[str, int]
-    folds: Folds
     cycles: np.ndarray
     reads: tuple[np.ndarray, np.ndarray, np.ndarray]
     i_blocks: list[tuple[int, int, int, int]]
@@ -321,7 +320,6 @@ def _tiling(
         word_bytes,
         accumulator_bytes,
         stage,
-        folds,
         mapping.fill_drain + folds.used_t,
         _sram_reads(mapping, folds),
         i_blocks,

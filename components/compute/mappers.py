@@ -339,8 +339,18 @@ def choose(mapper: Mapper, problem: Problem) -> Mapping:
         chosen = mapper.map(problem)
         if not isinstance(chosen, Mapping):
             raise DesimError(f"the {mapper.name} mapper returned {brief(chosen)}, not a Mapping")
+        if chosen.order not in ORDERS or chosen.tile < 1 or _shape(chosen) != _shape(problem.mapping()):
+            raise DesimError(
+                f"the {mapper.name} mapper returned a mapping of another problem, or an impossible one "
+                f"(order {chosen.order!r}, tile {chosen.tile}); build it with problem.mapping()"
+            )
         _CHOSEN[key] = chosen.chosen_by(mapper.name)
     return _CHOSEN[key]
+
+
+def _shape(mapping: Mapping) -> tuple:
+    """What a mapping maps: the array, the dataflow and the extents."""
+    return (mapping.dataflow, mapping.rows, mapping.cols, mapping.spatial_rows, mapping.spatial_cols, mapping.temporal)
 
 
 @functools.cache

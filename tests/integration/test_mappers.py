@@ -1,6 +1,7 @@
 """The mappers on whole networks: partial sums stay on chip, stalls fall, traffic never grows."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,14 @@ def test_a_mapper_that_returns_no_mapping_is_named():
         def map(self, problem):
             return None
 
+    class Elsewhere(Mapper):
+        name = "elsewhere"
+
+        def map(self, problem):
+            return replace(problem.mapping(), rows=problem.rows + 1)
+
     problem = Problem(Layer.gemm("g", 4, 4, 4), Share.whole(Layer.gemm("g", 4, 4, 4)), 2, 2, "ws", 1, 1, {})
     with pytest.raises(DesimError, match="the broken mapper returned None, not a Mapping"):
         choose(Broken(), problem)
+    with pytest.raises(DesimError, match="the elsewhere mapper returned a mapping of another problem"):
+        choose(Elsewhere(), problem)
