@@ -119,16 +119,23 @@ class SystolicArray(Compute):
                     "cannot have its own bandwidth or latency",
                     key=key,
                 )
-        # An array edge's worth of words per cycle passes between the array and each operand's room.
-        needed = 2 * edge_words * self.system.word_bytes
+        # An array edge's worth of elements per cycle passes between the array and each operand's
+        # room, at the widest an element may be (a partial sum may be wider than a word).
+        needed = self._least_room()
+        widest = max(self.system.word_bytes, self.system.accumulator_bytes)
         for buffer, operands in self._sharing().items():
             if buffer.capacity_bytes < needed * len(operands):
                 shared = f"shared by {len(operands)} operands " if len(operands) > 1 else ""
                 raise DesimError(
-                    f"{buffer.capacity_bytes} bytes {shared}cannot double-buffer a {edge_words}-word edge of the "
-                    f"{self.rows}x{self.cols} array (it needs at least {needed * len(operands)})",
+                    f"{buffer.capacity_bytes} bytes {shared}cannot double-buffer a {edge_words}-element edge of the "
+                    f"{self.rows}x{self.cols} array at {widest} bytes an element (it needs at least "
+                    f"{needed * len(operands)})",
                     key=f"{buffer.name}.capacity_bytes",
                 )
+
+    def _least_room(self) -> int:
+        """The least room an operand may have: two array edges of elements, at the widest."""
+        return 2 * max(self.rows, self.cols) * max(self.system.word_bytes, self.system.accumulator_bytes)
 
     def _sharing(self) -> dict[Buffer, list[str]]:
         """Each buffer the array talks to, and the operands it stages there."""
@@ -183,8 +190,7 @@ class SystolicArray(Compute):
         if not shared:
             return [fixed]
         ((buffer, operands),) = shared  # with three operands, at most one buffer is shared
-        word = self.system.word_bytes
-        least = 2 * max(self.rows, self.cols) * word
+        word, least = self.system.word_bytes, self._least_room()
         return [
             {**fixed, **split} for split in candidate_splits(layer, share, word, buffer.capacity_bytes, operands, least)
         ]

@@ -764,8 +764,10 @@ def architectures(draw: st.DrawFn) -> str:
     layers cold or forwarding."""
     word_bytes = draw(st.integers(1, 4))
     rows, cols = draw(st.integers(1, 8)), draw(st.integers(1, 8))
-    # Each operand's room must hold two array edges of words: that much passes to or from the array each cycle.
-    least = 2 * max(rows, cols) * word_bytes
+    accumulator_bytes = draw(st.integers(0, 8)) if draw(st.integers(0, 3)) == 0 else None
+    # Each operand's room must hold two array edges of elements, at the widest an element may be (a
+    # partial sum may be wider than a word; 0 means a word): that much passes to or from the array each cycle.
+    least = 2 * max(rows, cols) * max(word_bytes, accumulator_bytes or 0)
     names = STANDARD_NAMES if draw(st.booleans()) else draw(st.lists(node_names, min_size=6, max_size=6, unique=True))
     bus, dram = names[4], names[5]
     dataflow = draw(st.sampled_from(["os", "ws", "is"]))
@@ -819,8 +821,8 @@ def architectures(draw: st.DrawFn) -> str:
         top["clock_mhz"] = draw(st.sampled_from([1, 200, 1000, 1234.5]))
     if len(arrays) > 1 or draw(st.integers(0, 9)) == 0:
         top["split"] = draw(st.sampled_from(["every", "n", "m"]))
-    if draw(st.integers(0, 3)) == 0:
-        top["accumulator_bytes"] = draw(st.integers(0, 8))
+    if accumulator_bytes is not None:
+        top["accumulator_bytes"] = accumulator_bytes
     if draw(st.booleans()):
         top["inter_layer"] = draw(st.sampled_from(["cold", "forward"]))
     top["components"] = {node: components[node] for node in draw(st.permutations(list(components)))}

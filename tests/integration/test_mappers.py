@@ -220,3 +220,10 @@ def test_a_mapper_that_returns_no_mapping_is_named():
         choose(Broken(), problem)
     with pytest.raises(DesimError, match="the elsewhere mapper returned a mapping of another problem"):
         choose(Elsewhere(), problem)
+
+
+def test_buffers_must_hold_an_edge_of_partial_sums_at_their_width():
+    # A 4x4 array passes 4 elements a cycle; double-buffered, at 4-byte partial sums: 32 bytes each.
+    system(rows=4, cols=4, sram_bytes=32, accumulator_bytes=4).validate()
+    with pytest.raises(DesimError, match="31 bytes cannot double-buffer a 4-element edge of the 4x4 array at 4 bytes"):
+        system(rows=4, cols=4, sram_bytes=31, accumulator_bytes=4).validate()
