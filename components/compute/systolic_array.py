@@ -40,15 +40,15 @@ class SystolicArray(Compute):
     Timing model: the layer's GEMM is folded onto the array by its dataflow and the layer's
     mapping, which the array's ``mapper`` chooses (see ``dataflow`` and ``mappers``; SCALE-Sim's by
     default): each fold costs SCALE-Sim's cycles for its temporal extent, and folds run strictly
-    one after another in the mapping's loop order. Before
-    a step starts, the array waits until its IFMAP and FILTER runs are ready in their scratchpads
-    and its OFMAP run is (room for results, spilled partial sums read back); after it, it hands
-    its results to the OFMAP scratchpad. Each cycle spent waiting is a stall, charged to the
-    operand waited for (IFMAP first, then FILTER, then OFMAP) and, by the stall ledger, to where
-    the awaited request spent that cycle (``stall_cause_cycles``). After the last fold it waits
-    for the OFMAP scratchpad to drain, charged to OFMAP. The SRAM-to-PE path is assumed to keep
-    up with the array. Cycle counts follow SCALE-Sim's convention: a layer that
-    takes ``n`` cycles reports ``n - 1`` (the index of its last cycle).
+    one after another in the mapping's loop order. Before a step starts, the array waits until
+    its IFMAP and FILTER runs are ready in their scratchpads and its OFMAP run is (room for
+    results, spilled partial sums read back); after it, it hands its results to the OFMAP
+    scratchpad. Each cycle spent waiting is a stall, charged to the operand waited for (IFMAP
+    first, then FILTER, then OFMAP) and, by the stall ledger, to where the awaited request spent
+    that cycle (``stall_cause_cycles``). After the last fold it waits for the OFMAP scratchpad to
+    drain, charged to OFMAP. The SRAM-to-PE path is assumed to keep up with the array. Cycle
+    counts follow SCALE-Sim's convention: a layer that takes ``n`` cycles reports ``n - 1`` (the
+    index of its last cycle).
 
     Traced, the array draws on its ``folds`` track the layer (naming its mapping), each fold
     step, and each stall (named by the operand waited for) split into its ledger causes.
