@@ -443,6 +443,41 @@ def sweep(
         )
 
 
+@main.command("dram-bench")
+@click.option("-a", "--arch", required=True, help="YAML architecture holding the memory.")
+@click.option("--node", help="the memory to drive (default: the system's one main memory).")
+@click.option("--stream", "stream_file", required=True, metavar="FILE", help="one request a line: <hex address> R|W.")
+@click.option(
+    "--max-in-flight", type=click.IntRange(min=1), metavar="N", help="most requests outstanding (default: no limit)."
+)
+@click.option(
+    "--line-bytes", type=click.IntRange(min=1), default=64, show_default=True, help="bytes each request moves."
+)
+@click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object.")
+@_guarded
+def dram_bench(
+    arch: str, node: str | None, stream_file: str, max_in_flight: int | None, line_bytes: int, as_json: bool
+) -> None:
+    """Drive one memory alone with a request stream and print its timing (to set beside another simulator's)."""
+    import json
+
+    from desim.dram_bench import bench, memory_node, read_stream
+    from desim.io.arch_yaml import read_arch_yaml
+
+    system = read_arch_yaml(arch)
+    system.validate()
+    target = memory_node(system, node)
+    result = bench(system, target, read_stream(stream_file), line_bytes, max_in_flight)
+    if as_json:
+        say(json.dumps(result.as_dict()))
+        return
+    latency = "-" if result.read_latency_ns is None else f"{result.read_latency_ns:.1f} ns"
+    say(
+        f"{target}: {result.requests:,} requests, {result.bytes:,} bytes; last completed at {result.ns:,.1f} ns "
+        f"({result.cycles:,} cycles at {system.clock_mhz:g} MHz); {result.gbps:.2f} GB/s; mean read latency {latency}"
+    )
+
+
 @main.command()
 @click.argument("kinds", nargs=-1)
 @_guarded
