@@ -225,14 +225,13 @@ def _read_inputs(
 
 def _with_mapper(system: System, mapper: str) -> System:
     """The system with every compute unit that takes a mapper set to use ``mapper``."""
-    from importlib.metadata import entry_points
-
     from desim.component import Compute
+    from desim.registry import installed_mappers
 
     takers = [node for node in system.nodes_of(Compute) if "mapper" in system.kind_of(node).declared_params]
     if not takers:
         raise DesimError("no compute unit of this system takes a mapper", key="--mapper")
-    known = sorted(entry.name for entry in entry_points(group="desim.mappers"))
+    known = sorted(installed_mappers())
     if mapper not in known:
         raise DesimError(f"unknown mapper {mapper!r} (known: {', '.join(known)})", key="--mapper")
     for node in takers:
@@ -494,15 +493,11 @@ def components(kinds: tuple[str, ...]) -> None:
 
 def _mappers_listing() -> str:
     """The installed mappers (the ``desim.mappers`` entry points), for a compute unit's ``mapper`` param."""
-    from importlib.metadata import entry_points
+    from desim.registry import installed_mappers
 
     lines = ["mappers (a compute unit's mapper param):"]
-    for entry in sorted(entry_points(group="desim.mappers"), key=lambda entry: entry.name):
-        try:
-            description = getattr(entry.load(), "description", "")
-        except Exception as error:  # a broken plugin says which one it is, as the components do
-            raise DesimError(f"cannot load mapper {entry.name!r} from {entry.value}: {error}") from error
-        lines.append(f"  {entry.name}: {description}")
+    for name, loaded in sorted(installed_mappers().items()):
+        lines.append(f"  {name}: {getattr(loaded, 'description', '')}")
     return "\n".join(lines)
 
 

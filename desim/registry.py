@@ -13,13 +13,16 @@ so the engine never imports the stock library by name. Tests and scripts can als
 from __future__ import annotations
 
 import functools
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from desim.component import ROLES, Component
 from desim.errors import DesimError
 from desim.stats import Stat
 
 ENTRY_POINT_GROUP = "desim.components"
+MAPPER_GROUP = "desim.mappers"
+"""The entry-point group of mappers: what chooses a compute unit's mapping (its ``mapper`` param)."""
 
 
 class Registry:
@@ -63,10 +66,7 @@ class Registry:
         """A registry holding every class advertised in the entry-point ``group``."""
         registry = cls()
         for entry in entry_points(group=group):
-            try:
-                loaded = entry.load()
-            except Exception as error:  # a broken plugin must say which one it is
-                raise DesimError(f"cannot load component {entry.name!r} from {entry.value}: {error}") from error
+            loaded = load_entry(entry, "component")
             if getattr(loaded, "kind", None) != entry.name:
                 raise DesimError(
                     f"entry point {entry.name!r} ({entry.value}) loads a class whose kind is "
@@ -74,6 +74,27 @@ class Registry:
                 )
             registry.register(loaded)
         return registry
+
+
+def load_entry(entry: EntryPoint, what: str) -> Any:
+    """What an entry point advertises, or a DesimError naming the plug-in that would not load."""
+    try:
+        return entry.load()
+    except Exception as error:  # a broken plugin must say which one it is
+        raise DesimError(f"cannot load {what} {entry.name!r} from {entry.value}: {error}") from error
+
+
+@functools.cache
+def installed_mappers() -> dict[str, Any]:
+    """What the ``desim.mappers`` entry points advertise, by name, loaded once per process (a
+    compute unit that takes a mapper checks what it gets)."""
+    found: dict[str, Any] = {}
+    for entry in entry_points(group=MAPPER_GROUP):
+        loaded = load_entry(entry, "mapper")
+        if entry.name in found and found[entry.name] is not loaded:
+            raise DesimError(f"mapper {entry.name!r} is registered twice")
+        found[entry.name] = loaded
+    return found
 
 
 @functools.cache

@@ -40,11 +40,9 @@ the mapper's ``name`` and whose value is a :class:`Mapper` subclass.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from desim.components.compute.dataflow import DIMS, ORDERS, Mapping, map_layer
@@ -53,9 +51,9 @@ from desim.components.compute.ifmap_footprint import distinct_inputs
 from desim.errors import DesimError, warn_once
 from desim.limits import MAX_NUMBER
 from desim.params import brief, show_number
+from desim.registry import installed_mappers
 from desim.workload import Layer, Share
 
-MAPPER_GROUP = "desim.mappers"
 SPEC_KEYS = ("order", "M", "N", "K", "psums", "storage_tiles")
 PSUM_CHOICES = ("keep", "spill")
 
@@ -303,7 +301,7 @@ def _check_spec(spec: dict[str, Any], key: str, array: Any) -> None:
     for name, value in spec.items():
         if name not in SPEC_KEYS:
             raise DesimError(f"unknown key {name!r} (expected {', '.join(SPEC_KEYS)})", key=f"{key}.{name}")
-        if name == "order" and (not isinstance(value, str) or value.upper() not in ORDERS or value != value.upper()):
+        if name == "order" and value not in ORDERS:
             raise DesimError(
                 f"expected the loop order as M, N and K each once, outer first (e.g. NMK), got {value!r}",
                 key=f"{key}.order",
@@ -353,22 +351,12 @@ def _shape(mapping: Mapping) -> tuple:
     return (mapping.dataflow, mapping.rows, mapping.cols, mapping.spatial_rows, mapping.spatial_cols, mapping.temporal)
 
 
-@functools.cache
 def mappers() -> dict[str, type[Mapper]]:
-    """The installed mappers by name, from the ``desim.mappers`` entry points (loaded once per process)."""
-    found: dict[str, type[Mapper]] = {}
-    for entry in entry_points(group=MAPPER_GROUP):
-        try:
-            loaded = entry.load()
-        except Exception as error:  # a broken plugin must say which one it is
-            raise DesimError(f"cannot load mapper {entry.name!r} from {entry.value}: {error}") from error
-        if not (isinstance(loaded, type) and issubclass(loaded, Mapper)) or loaded.name != entry.name:
-            raise DesimError(
-                f"entry point {entry.name!r} ({entry.value}) must load a Mapper subclass whose name is {entry.name!r}"
-            )
-        if entry.name in found and found[entry.name] is not loaded:
-            raise DesimError(f"mapper {entry.name!r} is registered twice")
-        found[entry.name] = loaded
+    """The installed mappers by name (see :func:`~desim.registry.installed_mappers`), each checked."""
+    found = installed_mappers()
+    for name, loaded in found.items():
+        if not (isinstance(loaded, type) and issubclass(loaded, Mapper)) or loaded.name != name:
+            raise DesimError(f"entry point {name!r} must load a Mapper subclass whose name is {name!r}")
     return found
 
 

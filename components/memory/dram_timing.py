@@ -46,10 +46,6 @@ class Command(IntEnum):
     REFRESH = 4
 
 
-SCOPES = ("bank", "bankgroup", "rank", "other_rank")
-"""Where a command's constraint applies, relative to the bank it was issued to."""
-
-
 @dataclass(frozen=True)
 class DramTiming:
     """A DRAM device's timing and organisation, in memory clock cycles."""

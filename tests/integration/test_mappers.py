@@ -12,6 +12,7 @@ from desim.cli import main
 from desim.components.compute.mappers import Mapper, Problem, choose, mappers
 from desim.errors import DesimError
 from desim.io.topology import read_topology
+from desim.registry import installed_mappers
 from desim.workload import Layer, Share
 
 DRAM10 = ROOT / "configs" / "scale_dram10.yaml"
@@ -188,7 +189,7 @@ def installed(tmp_path, monkeypatch):
         "desim.mappers",
         "filter-first = filter_first:FilterFirst",
         "filter_first",
-        mappers.cache_clear,
+        installed_mappers.cache_clear,
     )
 
 
@@ -227,3 +228,23 @@ def test_buffers_must_hold_an_edge_of_partial_sums_at_their_width():
     system(rows=4, cols=4, sram_bytes=32, accumulator_bytes=4).validate()
     with pytest.raises(DesimError, match="31 bytes cannot double-buffer a 4-element edge of the 4x4 array at 4 bytes"):
         system(rows=4, cols=4, sram_bytes=31, accumulator_bytes=4).validate()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("broken = filter_first:Nowhere", "cannot load mapper 'broken' from filter_first:Nowhere"),
+        ("problem = filter_first:Problem", "entry point 'problem' must load a Mapper subclass whose name is 'problem'"),
+    ],
+)
+def test_a_broken_mapper_plugin_is_named(tmp_path, monkeypatch, entry, message):
+    fixture = advertise(
+        tmp_path / "site", monkeypatch, "desim.mappers", entry, "filter_first", installed_mappers.cache_clear
+    )
+    next(fixture)
+    try:
+        result = CliRunner().invoke(main, ["run", "-q", "-t", str(ALEXNET), "-p", str(tmp_path / "o")])
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+    finally:
+        next(fixture, None)
