@@ -1,9 +1,9 @@
-"""JEDEC-style DRAM command timing, worked out arithmetically from bank state (issue 12, the core).
+"""JEDEC-style DRAM command timing, worked out arithmetically from bank state.
 
 Times are in memory clock cycles (``tCK``). A :class:`DramTiming` holds a device's parameters,
 named as datasheets and DRAMsim3's configs name them, and derives from them the least gap
-between any two commands (``gaps``): on the same bank, on another bank of the same bank group,
-in another bank group of the same rank, and on another rank. These are the DDR4 relations:
+between any two commands (``gaps``): on the same bank, on any bank of the same bank group, on
+any bank of the same rank, and on another rank. These are the DDR4 relations:
 
 ===================== ===================================================================
 read -> read          ``max(burst, tCCD_L)`` same bank group, ``max(burst, tCCD_S)`` other
@@ -20,21 +20,23 @@ precharge -> activate ``tRP``
 refresh -> activate   ``tRFC`` (the whole rank; every bank precharged first)
 ===================== ===================================================================
 
-and at most four activates per rank in any ``tFAW``. A :class:`ChannelTiming` keeps, per bank,
-the open row and the earliest time each command may issue, and issues one command per cycle on
-the channel's command bus. :meth:`ChannelTiming.access` opens the row an access needs (closing
-another first) and issues its column command, each command at the earliest time every
-constraint allows: one call per access, never an event per command.
+and at most four activates per rank in any ``tFAW``. A gap of a wider scope binds the narrower
+ones too (a read's ``tCCD_S`` holds for the next read in its own group as well), which is exact
+because JEDEC's gaps never shrink towards the bank (``tCCD_L >= tCCD_S`` and so on; checked).
 
-Not yet used by the ``dram`` component: the controller that queues transactions, orders them
-(FR-FCFS with a cap, reads before posted writes), refreshes on time and maps addresses to
-channels, ranks, banks and rows will drive it (issue 12); until then its command-bus record
-keeps every cycle it has used.
+A :class:`ChannelTiming` keeps one channel's state: per bank the open row and the earliest cycle
+each command may issue, per bank group, rank and "other ranks" the same for gaps of that scope,
+and each rank's last four activates. :meth:`ChannelTiming.earliest` says when a command may
+issue; :meth:`ChannelTiming.commit` issues it (the controller calls these, one call per command,
+never an event per command); :meth:`ChannelTiming.issue` and :meth:`ChannelTiming.access` are the
+same for a caller that wants "as soon as allowed", one command a cycle on the command bus.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections import deque
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 
 
@@ -46,9 +48,12 @@ class Command(IntEnum):
     REFRESH = 4
 
 
+SCOPES = ("bank", "bankgroup", "rank", "other_rank")
+
+
 @dataclass(frozen=True)
 class DramTiming:
-    """A DRAM device's timing and organisation, in memory clock cycles."""
+    """A DRAM device's timing (memory clock cycles) and organisation (one channel's worth)."""
 
     tCK_ns: float
     CL: int
@@ -67,7 +72,7 @@ class DramTiming:
     tRTP: int
     tRFC: int
     tREFI: int
-    burst_cycles: int
+    burst_length: int = 8
     tRTRS: int = 1
     tRPRE: int = 1
     tWPRE: int = 1
@@ -79,11 +84,28 @@ class DramTiming:
     gaps: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for name, longer, shorter in (
+            ("tCCD_L", self.tCCD_L, self.tCCD_S),
+            ("tRRD_L", self.tRRD_L, self.tRRD_S),
+            ("tWTR_L", self.tWTR_L, self.tWTR_S),
+        ):
+            if longer < shorter:
+                raise ValueError(f"{name} ({longer}) is shorter than {name[:-1]}S ({shorter})")
         object.__setattr__(self, "gaps", self._gaps())
 
     @property
     def banks(self) -> int:
         return self.bankgroups * self.banks_per_group
+
+    @property
+    def burst_cycles(self) -> int:
+        """Cycles a burst holds the data bus: two beats a cycle."""
+        return max(1, self.burst_length // 2)
+
+    @property
+    def read_delay(self) -> int:
+        """Cycles from a read command to the last beat of its data."""
+        return self.CL + self.burst_cycles
 
     def _gaps(self) -> dict[tuple[Command, str], dict[Command, int]]:
         """``gaps[(first, scope)][second]``: the least cycles from ``first`` to ``second`` in ``scope``."""
@@ -107,97 +129,113 @@ class DramTiming:
             (act, "bankgroup"): {act: self.tRRD_L},
             (act, "rank"): {act: self.tRRD_S},
             (pre, "bank"): {act: self.tRP, ref: self.tRP},
-            (ref, "bank"): {act: self.tRFC, ref: self.tRFC},
+            (ref, "rank"): {act: self.tRFC, ref: self.tRFC},
         }
 
-
-DDR4_3200 = DramTiming(
-    tCK_ns=0.63, CL=22, CWL=16, tRCD=22, tRP=22, tRAS=52, tCCD_S=4, tCCD_L=8, tRRD_S=4, tRRD_L=8, tFAW=34,
-    tWTR_S=4, tWTR_L=12, tWR=24, tRTP=12, tRFC=560, tREFI=12480, burst_cycles=4, tRTRS=1, ranks=2,
-)  # fmt: skip
-"""DDR4-3200, 8 Gb x8 devices, 2 ranks: DRAMsim3's DDR4_8Gb_x8_3200 (``../shared/reference/dramsim3``)."""
+    def scoped(self, command: Command) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """``command``'s gaps as ``((second, gap), ...)`` per scope, in the order of :data:`SCOPES`."""
+        return tuple(tuple(self.gaps.get((command, scope), {}).items()) for scope in SCOPES)
 
 
-@dataclass
-class _Bank:
-    open_row: int | None = None
-    earliest: list[int] = field(default_factory=lambda: [0] * len(Command))
+TIMING_FIELDS = tuple(f.name for f in fields(DramTiming) if f.init)
 
 
 class ChannelTiming:
-    """One channel's banks, issuing commands at the earliest times the device allows."""
+    """One channel's banks: when each command may issue, and what issuing one changes.
 
-    def __init__(self, timing: DramTiming) -> None:
+    Banks are numbered within their rank, bank group major (banks 0-3 are group 0 when there are
+    four a group).
+    """
+
+    def __init__(self, timing: DramTiming, record: bool = True) -> None:
         self.timing = timing
-        self.banks = [[_Bank() for _ in range(timing.banks)] for _ in range(timing.ranks)]
-        self.activates: list[list[int]] = [[] for _ in range(timing.ranks)]  # each rank's recent activates
-        self._command_bus: set[int] = set()
-        self.log: list[tuple[int, Command, int, int]] = []
-        """Every command issued: (cycle, command, rank, bank)."""
+        ranks, banks, groups = timing.ranks, timing.banks, timing.bankgroups
+        width = len(Command)
+        self._bank = [[0] * width for _ in range(ranks * banks)]
+        self._group = [[0] * width for _ in range(ranks * groups)]
+        self._rank = [[0] * width for _ in range(ranks)]
+        self._other = [[0] * width for _ in range(ranks)]
+        self.open_rows: list[int | None] = [None] * (ranks * banks)
+        """Each bank's open row (index ``rank * banks + bank``), None when precharged."""
+        self.activates = [deque(maxlen=4) for _ in range(ranks)]
+        self._scoped = [timing.scoped(command) for command in Command]
+        self._last_command = -1
+        self.log: list[tuple[int, Command, int, int]] | None = [] if record else None
+        """Every command issued: (cycle, command, rank, bank); None when not recorded."""
+
+    def open_row(self, rank: int, bank: int) -> int | None:
+        return self.open_rows[rank * self.timing.banks + bank]
+
+    def earliest(self, command: Command, rank: int, bank: int) -> int:
+        """The first cycle at which ``command`` may issue to ``bank`` of ``rank``."""
+        timing = self.timing
+        time = max(
+            self._bank[rank * timing.banks + bank][command],
+            self._group[rank * timing.bankgroups + bank // timing.banks_per_group][command],
+            self._rank[rank][command],
+            self._other[rank][command],
+        )
+        if command == Command.ACTIVATE and len(self.activates[rank]) == 4:
+            time = max(time, self.activates[rank][0] + timing.tFAW)
+        elif command == Command.REFRESH:
+            first = rank * timing.banks
+            time = max(time, *(state[Command.REFRESH] for state in self._bank[first : first + timing.banks]))
+        return time
+
+    def commit(self, command: Command, rank: int, bank: int, time: int, row: int | None = None) -> None:
+        """Issue ``command`` at ``time`` (at or after :meth:`earliest`) and push every later gap."""
+        timing = self.timing
+        same_bank, same_group, same_rank, other_ranks = self._scoped[command]
+        index = rank * timing.banks + bank
+        for states, gaps in (
+            ((self._bank[index],), same_bank),
+            ((self._group[rank * timing.bankgroups + bank // timing.banks_per_group],), same_group),
+            ((self._rank[rank],), same_rank),
+            ([self._other[r] for r in range(timing.ranks) if r != rank], other_ranks),
+        ):
+            for state in states:
+                for second, gap in gaps:
+                    if time + gap > state[second]:
+                        state[second] = time + gap
+        if command == Command.ACTIVATE:
+            self.open_rows[index] = row
+            self.activates[rank].append(time)
+        elif command == Command.PRECHARGE:
+            self.open_rows[index] = None
+        self._last_command = max(self._last_command, time)
+        if self.log is not None:
+            self.log.append((time, command, rank, bank))
+
+    def issue(self, command: Command, rank: int, bank: int, at: int, row: int | None = None) -> int:
+        """Issue ``command`` at the first cycle from ``at`` on that every constraint and the
+        command bus (one command a cycle, in time order) allow; returns that cycle."""
+        time = max(at, self.earliest(command, rank, bank), self._last_command + 1)
+        self.commit(command, rank, bank, time, row)
+        return time
 
     def access(self, rank: int, bank: int, row: int, is_write: bool, at: int) -> tuple[int, int]:
         """Open ``row`` of ``bank`` if need be and read or write a burst, from cycle ``at`` on.
 
         Returns the cycles at which the burst's data starts and ends on the data bus.
         """
-        state = self.banks[rank][bank]
         time = at
-        if state.open_row is not None and state.open_row != row:
+        current = self.open_row(rank, bank)
+        if current is not None and current != row:
             time = self.issue(Command.PRECHARGE, rank, bank, time)
-        if state.open_row != row:
+        if current != row:
             time = self.issue(Command.ACTIVATE, rank, bank, time, row)
-        column = Command.WRITE if is_write else Command.READ
-        time = self.issue(column, rank, bank, time)
+        time = self.issue(Command.WRITE if is_write else Command.READ, rank, bank, time)
         start = time + (self.timing.CWL if is_write else self.timing.CL)
         return start, start + self.timing.burst_cycles
 
     def refresh(self, rank: int, at: int) -> int:
         """Precharge every open bank of ``rank`` and refresh it; returns the refresh's cycle."""
-        for bank, state in enumerate(self.banks[rank]):
-            if state.open_row is not None:
+        for bank in range(self.timing.banks):
+            if self.open_row(rank, bank) is not None:
                 self.issue(Command.PRECHARGE, rank, bank, at)
         return self.issue(Command.REFRESH, rank, 0, at)
 
-    def issue(self, command: Command, rank: int, bank: int, at: int, row: int | None = None) -> int:
-        """Issue ``command`` at the earliest cycle from ``at`` on that every constraint allows."""
-        timing = self.timing
-        targets = range(timing.banks) if command == Command.REFRESH else (bank,)
-        time = max([at, *(self.banks[rank][b].earliest[command] for b in targets)])
-        if command == Command.ACTIVATE and len(self.activates[rank]) >= 4:
-            time = max(time, self.activates[rank][-4] + timing.tFAW)
-        while time in self._command_bus:
-            time += 1
-        self._command_bus.add(time)
-        self._apply(command, rank, bank, time)
-        if command == Command.ACTIVATE:
-            self.banks[rank][bank].open_row = row
-            self.activates[rank] = [*self.activates[rank][-3:], time]
-        elif command == Command.PRECHARGE:
-            self.banks[rank][bank].open_row = None
-        self.log.append((time, command, rank, bank))
-        return time
 
-    def _apply(self, command: Command, rank: int, bank: int, time: int) -> None:
-        """Push every bank's earliest times past the gaps ``command`` at ``time`` imposes."""
-        gaps, per_group = self.timing.gaps, self.timing.banks_per_group
-        if command == Command.REFRESH:
-            for state in self.banks[rank]:
-                _push(state, gaps[(command, "bank")], time)
-            return
-        for other_rank, states in enumerate(self.banks):
-            for other, state in enumerate(states):
-                if other_rank != rank:
-                    scope = "other_rank"
-                elif other == bank:
-                    scope = "bank"
-                elif other // per_group == bank // per_group:
-                    scope = "bankgroup"
-                else:
-                    scope = "rank"
-                _push(state, gaps.get((command, scope), {}), time)
-
-
-def _push(state: _Bank, gaps: dict[Command, int], time: int) -> None:
-    for command, gap in gaps.items():
-        if time + gap > state.earliest[command]:
-            state.earliest[command] = time + gap
+def ns_to_cycles(ns: float, tck_ns: float) -> int:
+    """A datasheet time in ns as whole memory cycles (rounded up, as JEDEC's nCK rule does)."""
+    return math.ceil(ns / tck_ns - 1e-9)

@@ -10,7 +10,10 @@ Banks 0-3 are bank group 0, banks 4-7 group 1, and so on.
 
 import pytest
 
-from desim.components.memory.dram_timing import DDR4_3200, ChannelTiming, Command
+from desim.components.memory.dram_presets import PRESETS, device
+from desim.components.memory.dram_timing import ChannelTiming, Command
+
+DDR4_3200 = device(PRESETS["ddr4-3200"])[0]
 
 
 def channel() -> ChannelTiming:
@@ -133,7 +136,7 @@ def test_trfc_a_refresh_closes_every_row_and_holds_the_rank():
     ch.access(0, 0, 1, False, refresh)
     (act,) = times(ch, Command.ACTIVATE)
     assert act - refresh == 560  # tRFC
-    assert ch.banks[1][0].open_row is None  # the other rank untouched, and never opened
+    assert ch.open_row(1, 0) is None  # the other rank untouched, and never opened
 
 
 def test_one_command_a_cycle_on_the_command_bus():

@@ -1,0 +1,93 @@
+"""The DRAM controller against DRAMsim3's figures on its standard request streams.
+
+The golden numbers are the table of ``tests/data/dramsim3/README.md`` (DRAMsim3 driven by a
+closed-loop driver; a copy of the project's shared reference), and the streams are made by the
+``streams.py`` beside it, so both models see byte-identical addresses. Rows of 100,000 requests
+run here at 20,000: the figures hold within the same bounds at that length.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from desim.components.memory.dram_controller import DramController
+from desim.components.memory.dram_presets import PRESETS, device
+
+REFERENCE = Path(__file__).parent.parent / "data" / "dramsim3"
+DEVICES = {"DDR4-3200": "ddr4-3200"}
+"""The reference's devices this model is held to, by the preset configured as the table says."""
+REDUCED = 20_000
+
+
+def _streams():
+    spec = importlib.util.spec_from_file_location("streams", REFERENCE / "streams.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.stream
+
+
+def reference_rows() -> list[tuple[str, str, int, int | None, float, float | None]]:
+    """``(device, stream, requests, max in flight, GB/s, read latency ns)`` from the table."""
+    rows = []
+    for line in (REFERENCE / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 6 or not re.fullmatch(r"[0-9,]+", cells[2]):
+            continue
+        device_name, stream, requests, limit, gbps, latency = cells
+        rows.append((
+            device_name,
+            stream,
+            int(requests.replace(",", "")),
+            None if limit == "unlimited" else int(limit),
+            float(gbps),
+            None if latency == "-" else float(latency),
+        ))  # fmt: skip
+    return rows
+
+
+def drive(controller: DramController, requests: list[tuple[int, bool]], limit: int | None) -> tuple[int, float | None]:
+    """Hand ``requests`` over in order, at most ``limit`` outstanding, each as soon as a slot frees.
+
+    Returns the cycle the last one completed and the mean read latency (acceptance to data) in cycles.
+    """
+    limit = limit or len(requests)
+    handed = outstanding = done = last = 0
+    while done < len(requests):
+        while outstanding < limit and handed < len(requests):
+            address, is_write = requests[handed]
+            controller.add(address, 64, is_write, handed, controller.clk)
+            handed += 1
+            outstanding += 1
+        controller.run(float("inf"), stop_at_completion=True)
+        finished = controller.completed(controller.clk)
+        assert finished, "the controller stopped with requests outstanding"
+        done += len(finished)
+        outstanding -= len(finished)
+        last = max(last, *(cycle for cycle, _ in finished))
+    reads = [served for served in controller.journal if not served.burst.is_write]
+    latency = sum(served.complete - served.accepted for served in reads) / len(reads) if reads else None
+    return last, latency
+
+
+ROWS = [row for row in reference_rows() if row[0] in DEVICES]
+
+
+def test_the_reference_table_was_read():
+    assert len(reference_rows()) == 22
+    assert ("DDR4-3200", "rand_read", 100_000, None, 20.50, 332.4) in ROWS
+
+
+@pytest.mark.parametrize(("name", "pattern", "requests", "limit", "gbps", "latency"), ROWS, ids=lambda v: str(v))
+def test_bandwidth_and_latency_match_dramsim3(name, pattern, requests, limit, gbps, latency):
+    timing, organisation, settings = device(PRESETS[DEVICES[name]])
+    addresses, writes = _streams()(pattern, min(requests, REDUCED), 64)
+    controller = DramController(timing, organisation, settings)
+    last, mean = drive(controller, list(zip(addresses.tolist(), writes.tolist(), strict=True)), limit)
+    ns = last * timing.tCK_ns
+    assert len(addresses) * 64 / ns == pytest.approx(gbps, rel=0.10)
+    if latency is not None:
+        assert mean * timing.tCK_ns == pytest.approx(latency, rel=0.15)
