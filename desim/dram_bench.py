@@ -130,7 +130,10 @@ def _drive(
     def completed(event: simpy.Event) -> None:
         request: Request = event.value
         if not request.is_write:
-            latencies.append(int(env.now) - request.issued_at)
+            # From hand-over: a memory whose queue was full took the request in later than it was made.
+            log = request.last.log if request.last is not None else []
+            taken = max([request.issued_at, *(getattr(entry, "handed_over", 0) for entry in log)])
+            latencies.append(env.now - taken)
         outstanding[0] -= 1
         if waiting:
             waiting.pop().succeed()

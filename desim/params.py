@@ -123,7 +123,8 @@ class Param:
         self.positive = positive
         self.allow_inf = allow_inf
         self.name = ""
-        self.default = default if default is REQUIRED else self.coerce(default)
+        self.default = default if default is REQUIRED or default is None else self.coerce(default)
+        """None: unset, the component works out the value (a DRAM takes it from its preset)."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -208,7 +209,7 @@ class Param:
 
     def describe(self) -> str:
         """One line for ``desim components``: name, type, default, unit and description."""
-        default = "required" if self.required else f"default {_show(self.default)}"
+        default = "required" if self.required else "unset" if self.default is None else f"default {_show(self.default)}"
         unit = f" {self.unit}" if self.unit else ""
         kind = {tuple: "list", dict: "mapping"}.get(self.type, self.type.__name__)
         choices = f", {'of' if self.type is tuple else 'one of'} {'/'.join(self.choices)}" if self.choices else ""

@@ -118,3 +118,14 @@ def advertise(
     yield
     forget()
     sys.modules.pop(module, None)
+
+
+def reference_stream(pattern: str, requests: int) -> list[tuple[int, bool]]:
+    """DRAMsim3's reference stream ``pattern`` (64-byte requests): ``(address, is_write)`` each."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("streams", ROOT / "tests" / "data" / "dramsim3" / "streams.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    addresses, writes = module.stream(pattern, requests, 64)
+    return list(zip(addresses.tolist(), writes.tolist(), strict=True))

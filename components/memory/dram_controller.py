@@ -63,9 +63,7 @@ class Organisation:
         if self.bus_bits % 8:
             raise ValueError(f"bus_bits must be whole bytes, got {self.bus_bits}")
         if sorted(self.fields()) != sorted(FIELDS) or len(self.address_mapping.replace(" ", "")) != 12:
-            raise ValueError(
-                f"address_mapping must name each of ro ch ra ba bg co once, got {self.address_mapping!r}"
-            )
+            raise ValueError(f"address_mapping must name each of ro ch ra ba bg co once, got {self.address_mapping!r}")
 
     @property
     def burst_bytes(self) -> int:
@@ -180,7 +178,8 @@ class DramController:
         """The first cycle not yet simulated."""
         self.journal: list[Served] = []
         self._counts: dict[Owner, list] = {}
-        self._ready: list[tuple[int, int, Owner]] = []
+        """Per request with bursts served: how many, and the one that completes last."""
+        self._ready: list[tuple[int, int, Owner, Served]] = []
         self._sequence = 0
         self.reads_waiting = 0
         """Reads accepted and not yet issued: each will complete."""
@@ -210,12 +209,12 @@ class DramController:
         """The earliest cycle at which a request is known to complete (inf if none yet)."""
         return self._ready[0][0] if self._ready else NEVER
 
-    def completed(self, until: int) -> list[tuple[int, Owner]]:
-        """Pop the requests that complete at or before cycle ``until``: ``(cycle, owner)``."""
+    def completed(self, until: int) -> list[tuple[int, Owner, Served]]:
+        """Pop the requests that complete at or before cycle ``until``: ``(cycle, owner, its last burst)``."""
         out = []
         while self._ready and self._ready[0][0] <= until:
-            time, _, owner = heapq.heappop(self._ready)
-            out.append((time, owner))
+            time, _, owner, last = heapq.heappop(self._ready)
+            out.append((time, owner, last))
         return out
 
     def _served(self, served: Served) -> None:
@@ -223,13 +222,14 @@ class DramController:
         owner = served.burst.owner
         count = self._counts.get(owner)
         if count is None:
-            count = self._counts[owner] = [0, 0]
+            count = self._counts[owner] = [0, served]
         count[0] += 1
-        count[1] = max(count[1], served.complete)
+        if served.complete > count[1].complete:
+            count[1] = served
         if count[0] == owner.bursts:
             del self._counts[owner]
             self._sequence += 1
-            heapq.heappush(self._ready, (count[1], self._sequence, owner))
+            heapq.heappush(self._ready, (count[1].complete, self._sequence, owner, count[1]))
 
     def busy(self) -> bool:
         """Whether any burst is waiting or in service."""

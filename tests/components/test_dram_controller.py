@@ -8,11 +8,11 @@ run here at 20,000: the figures hold within the same bounds at that length.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from helpers import reference_stream
 
 from desim.components.memory.dram_controller import DramController
 from desim.components.memory.dram_presets import PRESETS, device
@@ -21,13 +21,6 @@ REFERENCE = Path(__file__).parent.parent / "data" / "dramsim3"
 DEVICES = {"DDR4-3200": "ddr4-3200"}
 """The reference's devices this model is held to, by the preset configured as the table says."""
 REDUCED = 20_000
-
-
-def _streams():
-    spec = importlib.util.spec_from_file_location("streams", REFERENCE / "streams.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.stream
 
 
 def reference_rows() -> list[tuple[str, str, int, int | None, float, float | None]]:
@@ -67,7 +60,7 @@ def drive(controller: DramController, requests: list[tuple[int, bool]], limit: i
         assert finished, "the controller stopped with requests outstanding"
         done += len(finished)
         outstanding -= len(finished)
-        last = max(last, *(cycle for cycle, _ in finished))
+        last = max(last, *(cycle for cycle, _, _ in finished))
     reads = [served for served in controller.journal if not served.burst.is_write]
     latency = sum(served.complete - served.accepted for served in reads) / len(reads) if reads else None
     return last, latency
@@ -84,10 +77,10 @@ def test_the_reference_table_was_read():
 @pytest.mark.parametrize(("name", "pattern", "requests", "limit", "gbps", "latency"), ROWS, ids=lambda v: str(v))
 def test_bandwidth_and_latency_match_dramsim3(name, pattern, requests, limit, gbps, latency):
     timing, organisation, settings = device(PRESETS[DEVICES[name]])
-    addresses, writes = _streams()(pattern, min(requests, REDUCED), 64)
+    stream = reference_stream(pattern, min(requests, REDUCED))
     controller = DramController(timing, organisation, settings)
-    last, mean = drive(controller, list(zip(addresses.tolist(), writes.tolist(), strict=True)), limit)
+    last, mean = drive(controller, stream, limit)
     ns = last * timing.tCK_ns
-    assert len(addresses) * 64 / ns == pytest.approx(gbps, rel=0.10)
+    assert len(stream) * 64 / ns == pytest.approx(gbps, rel=0.10)
     if latency is not None:
         assert mean * timing.tCK_ns == pytest.approx(latency, rel=0.15)

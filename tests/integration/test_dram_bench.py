@@ -5,7 +5,7 @@ import math
 
 import pytest
 from click.testing import CliRunner
-from helpers import ROOT
+from helpers import ROOT, reference_stream
 
 from desim.cli import main
 from desim.dram_bench import bench, read_stream
@@ -87,3 +87,20 @@ def test_the_memory_must_be_one(tmp_path):
     result = CliRunner().invoke(main, ["dram-bench", "-a", str(channels), "--stream", str(stream)])
     assert result.exit_code == 2
     assert "main memories" in result.output and "name one with --node" in result.output
+
+
+@pytest.mark.parametrize(
+    ("pattern", "requests", "limit", "gbps", "latency"),
+    [
+        ("rand_read", 2_000, 1, 1.37, 46.2),
+        ("seq_read", 10_000, 16, 13.00, 78.1),
+        ("two_streams", 20_000, None, 10.06, 278.9),
+    ],
+)
+def test_a_ddr4_preset_through_the_simulation_matches_dramsim3(pattern, requests, limit, gbps, latency):
+    """The controller inside a running system (one event per completed transfer, run ahead and
+    rolled back as requests arrive) gives DRAMsim3's figures (tests/data/dramsim3/README.md)."""
+    system = read_arch_yaml(ROOT / "configs" / "dram" / "ddr4-3200.yaml")
+    result = bench(system, "dram", reference_stream(pattern, requests), max_in_flight=limit)
+    assert result.gbps == pytest.approx(gbps, rel=0.10)
+    assert result.read_latency_ns == pytest.approx(latency, rel=0.15)

@@ -1,0 +1,169 @@
+"""Where a DRAM device meets simulated time: transfers in, completions out, one event per transfer.
+
+The controller model (:mod:`~desim.components.memory.dram_controller`) works in memory cycles
+and only advances when told. This port hands it each transfer at the memory cycle of its arrival
+(``ceil(now / r)``, ``r`` the system cycles per memory cycle, an exact fraction of ``tCK_ns`` and
+``clock_mhz``), then runs it ahead *optimistically*, as if nothing else will arrive, up to the
+first completion it can foresee, and sleeps until then: one SimPy event per completed transfer,
+none per DRAM command. A transfer that arrives while the model is ahead of it rolls the model back
+to the state saved when it was last in step, replays up to the arrival (the same decisions, as
+nothing else had arrived) and goes on from there, so results are those of stepping cycle by
+cycle, whatever the order in which clients hand things over.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import TYPE_CHECKING, NamedTuple
+
+from desim.components.memory.dram_controller import DramController, Organisation, Owner, Served, Settings
+from desim.components.memory.dram_timing import DramTiming
+
+if TYPE_CHECKING:
+    import simpy
+
+    from desim.channel import Transfer
+    from desim.component import Component
+
+
+class DramPassage(NamedTuple):
+    """How a transfer crossed a DRAM device: the times (system cycles) its last burst reached
+    each stage, and the labels its waits are charged to."""
+
+    port: DramPort
+    arrived: float
+    accepted: float
+    issued: float
+    data: float
+    done: float
+    how: int
+
+    @property
+    def handed_over(self) -> float:
+        """When the controller took the last burst in (before that, its queue was full)."""
+        return self.accepted
+
+    def segments(self) -> list[tuple[str, float]]:
+        port, out = self.port, []
+        for label, start, end in (
+            (port.full_label, self.arrived, self.accepted),
+            (port.row_label if self.how != Served.HIT else port.queue_label, self.accepted, self.issued),
+            (port.latency_label, self.issued, self.data),
+            (port.transfer_label, self.data, self.done),
+        ):
+            if end > start:
+                out.append((label, end - start))
+        return out
+
+
+class DramPort:
+    """The hop a DRAM's transfers are submitted to when it models a device."""
+
+    def __init__(
+        self,
+        dram: Component,
+        env: simpy.Environment,
+        clock_mhz: float,
+        timing: DramTiming,
+        organisation: Organisation,
+        settings: Settings,
+    ) -> None:
+        self.env = env
+        self.name = dram.name
+        self.timing = timing
+        self.organisation = organisation
+        self.controller = DramController(timing, organisation, settings)
+        # System cycles per memory cycle, exactly as the decimals were written.
+        self.ratio = Fraction(repr(float(timing.tCK_ns))) * Fraction(repr(float(clock_mhz))) / 1000
+        self.full_label = f"{self.name} queue full"
+        self.queue_label = f"{self.name} queue"
+        self.row_label = f"{self.name} row conflict"
+        self.latency_label = f"{self.name} latency"
+        self.transfer_label = f"{self.name} transfer"
+        self._saved: tuple | None = None
+        self._generation = 0
+        self._pending = False
+        self._transfers: dict[Owner, Transfer] = {}
+        self.reset_counters()
+
+    def stall_causes(self) -> list[str]:
+        return [self.full_label, self.queue_label, self.row_label, self.latency_label, self.transfer_label]
+
+    def peak_bytes_per_cycle(self) -> float:
+        org = self.organisation
+        per_cycle = org.burst_bytes / self.timing.burst_cycles * org.channels
+        return float(per_cycle / self.ratio)
+
+    def reset_counters(self) -> None:
+        self.transfers = 0
+        self._journal_mark = len(self.controller.journal)
+        self._counts = list(self._served_counts())
+        self._refreshes = sum(channel.refreshes for channel in self.controller.channels)
+
+    def _served_counts(self) -> list[int]:
+        return [sum(channel.served_counts[i] for channel in self.controller.channels) for i in range(3)]
+
+    def end_layer(self, dram: Component) -> None:
+        hits, opened, conflicts = (now - then for now, then in zip(self._served_counts(), self._counts, strict=True))
+        dram.row_hits, dram.row_misses, dram.row_conflicts = hits, opened + conflicts, conflicts
+        dram.refreshes = sum(channel.refreshes for channel in self.controller.channels) - self._refreshes
+        dram.transactions = self.transfers
+
+    # -- time --------------------------------------------------------------------------------
+
+    def _memory_cycle(self, now: float) -> int:
+        return math.ceil(Fraction(int(now)) / self.ratio)
+
+    def _system_cycle(self, cycle: float) -> int:
+        return math.ceil(cycle * self.ratio)
+
+    def submit(self, transfer: Transfer) -> None:
+        self.transfers += 1
+        now = self.env.now
+        transfer.submitted_at = int(now)
+        at = self._memory_cycle(now)
+        controller = self.controller
+        if controller.clk > at:  # the model ran ahead past this arrival: back to when it was in step
+            controller.restore(self._saved)
+            self._generation += 1
+        controller.run(at)
+        owner = controller.add(transfer.address, transfer.nbytes, transfer.owner.is_write, transfer, at)
+        self._transfers[owner] = transfer
+        if not self._pending:
+            self._pending = True
+            self.env.timeout(0).callbacks.append(self._look_ahead)
+
+    def _look_ahead(self, _event: object = None) -> None:
+        """Save the in-step state, run ahead to the first foreseeable completion and sleep until then."""
+        self._pending = False
+        self._generation += 1
+        controller = self.controller
+        self._saved = controller.save()
+        controller.run(math.inf, stop_at_completion=True)
+        due = controller.next_completion()
+        if due < math.inf:
+            generation = self._generation
+            delay = max(0, self._system_cycle(due) - int(self.env.now))
+            self.env.timeout(delay).callbacks.append(lambda _: self._wake(generation))
+
+    def _wake(self, generation: int) -> None:
+        if generation != self._generation:
+            return  # a later arrival rolled the model back: this completion was foreseen wrongly
+        controller = self.controller
+        finished = controller.completed(controller.clk)
+        for _, owner, last in finished:
+            transfer = self._transfers.pop(owner)
+            transfer.log.append(self._passage(transfer, last))
+        self._look_ahead()
+        for _, owner, _ in finished:
+            owner.token.advance()
+
+    def _passage(self, transfer: Transfer, served: Served) -> DramPassage:
+        ratio = self.ratio
+        arrived = float(transfer.submitted_at)
+        accepted = max(arrived, float(served.accepted * ratio))
+        issued = max(accepted, float(served.issued * ratio))
+        done = float(self.env.now)
+        data = min(done, max(issued, float((served.complete - self.timing.burst_cycles) * ratio)))
+        return DramPassage(self, arrived, accepted, issued, data, done, served.how)
