@@ -69,11 +69,6 @@ class Organisation:
     def burst_bytes(self) -> int:
         return self.bus_bits // 8 * self.burst_length
 
-    @property
-    def row_bytes(self) -> int:
-        """Bytes of one row of one bank (a page across the rank's devices)."""
-        return self.columns * self.bus_bits // 8
-
     def widths(self) -> dict[str, int]:
         """Bits of the burst address each field takes."""
         return {
@@ -177,6 +172,7 @@ class DramController:
         self.clk = 0
         """The first cycle not yet simulated."""
         self.journal: list[Served] = []
+        """What was served, burst by burst, since the last :meth:`save` (or ever, without one)."""
         self._counts: dict[Owner, list] = {}
         """Per request with bursts served: how many, and the one that completes last."""
         self._ready: list[tuple[int, int, Owner, Served]] = []
@@ -231,10 +227,6 @@ class DramController:
             self._sequence += 1
             heapq.heappush(self._ready, (count[1].complete, self._sequence, owner, count[1]))
 
-    def busy(self) -> bool:
-        """Whether any burst is waiting or in service."""
-        return self.head < len(self.inbox) or bool(self._counts) or any(ch.busy() for ch in self.channels)
-
     # -- time --------------------------------------------------------------------------------
 
     def run(self, until: float, stop_at_completion: bool = False) -> None:
@@ -277,20 +269,21 @@ class DramController:
             self.head += 1
             accepted = True
             channel.take(burst, t)
-        if self.head > 4096 and self.head * 2 > len(inbox):  # drop what has been taken
-            del inbox[: self.head]
-            self.head = 0
         return accepted
 
     # -- optimism ----------------------------------------------------------------------------
 
     def save(self) -> tuple:
-        """Everything :meth:`run` may change, to :meth:`restore` later."""
+        """Everything :meth:`run` may change, to :meth:`restore` later.
+
+        What is behind the restore point goes for good: the bursts already taken from the inbox
+        and the journal so far (which then holds what was served since the last save).
+        """
+        del self.inbox[: self.head]
+        self.head = 0
+        self.journal.clear()
         return (
             self.clk,
-            self.head,
-            len(self.inbox),
-            len(self.journal),
             {owner: list(count) for owner, count in self._counts.items()},
             list(self._ready),
             self._sequence,
@@ -300,12 +293,10 @@ class DramController:
 
     def restore(self, saved: tuple) -> None:
         """Go back to a :meth:`save` (bursts added since stay in the inbox)."""
-        clk, head, inbox_length, journal_length, counts, ready, sequence, waiting, channels = saved
-        if head < self.head and len(self.inbox) < inbox_length:
-            raise AssertionError("the inbox was compacted after the state was saved")
-        self.clk, self.head, self._counts, self._ready, self._sequence = clk, head, counts, ready, sequence
+        clk, counts, ready, sequence, waiting, channels = saved
+        self.clk, self.head, self._counts, self._ready, self._sequence = clk, 0, counts, ready, sequence
         self.reads_waiting = waiting
-        del self.journal[journal_length:]
+        self.journal.clear()
         for channel, state in zip(self.channels, channels, strict=True):
             channel.restore(state)
 
@@ -346,9 +337,6 @@ class _Channel:
         self.served_counts = [0, 0, 0]
         """Column commands that were row hits, opened a closed bank, or closed another row first."""
         self.refreshes = 0
-
-    def busy(self) -> bool:
-        return bool(self.read_q or self.write_q or any(self.queues))
 
     def save(self) -> tuple:
         s = self.state

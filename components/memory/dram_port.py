@@ -97,7 +97,6 @@ class DramPort:
 
     def reset_counters(self) -> None:
         self.transfers = 0
-        self._journal_mark = len(self.controller.journal)
         self._counts = list(self._served_counts())
         self._refreshes = sum(channel.refreshes for channel in self.controller.channels)
 

@@ -34,9 +34,8 @@ same for a caller that wants "as soon as allowed", one command a cycle on the co
 
 from __future__ import annotations
 
-import math
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 
@@ -137,9 +136,6 @@ class DramTiming:
         return tuple(tuple(self.gaps.get((command, scope), {}).items()) for scope in SCOPES)
 
 
-TIMING_FIELDS = tuple(f.name for f in fields(DramTiming) if f.init)
-
-
 class ChannelTiming:
     """One channel's banks: when each command may issue, and what issuing one changes.
 
@@ -234,8 +230,3 @@ class ChannelTiming:
             if self.open_row(rank, bank) is not None:
                 self.issue(Command.PRECHARGE, rank, bank, at)
         return self.issue(Command.REFRESH, rank, 0, at)
-
-
-def ns_to_cycles(ns: float, tck_ns: float) -> int:
-    """A datasheet time in ns as whole memory cycles (rounded up, as JEDEC's nCK rule does)."""
-    return math.ceil(ns / tck_ns - 1e-9)
