@@ -136,8 +136,12 @@ class DramPort:
     def _look_ahead(self, _event: object = None) -> None:
         """Save the in-step state, run ahead to the first foreseeable completion and sleep until then."""
         self._pending = False
-        self._generation += 1
         controller = self.controller
+        if controller.clk > self._memory_cycle(self.env.now):
+            # Already ahead (a wake looked ahead since this was asked for): the save and the wake
+            # it scheduled stand, as nothing arrived in the future it assumed.
+            return
+        self._generation += 1
         self._saved = controller.save()
         controller.run(math.inf, stop_at_completion=True)
         due = controller.next_completion()
@@ -150,7 +154,7 @@ class DramPort:
         if generation != self._generation:
             return  # a later arrival rolled the model back: this completion was foreseen wrongly
         controller = self.controller
-        finished = controller.completed(controller.clk)
+        finished = controller.completed(math.floor(Fraction(int(self.env.now)) / self.ratio))
         for _, owner, last in finished:
             transfer = self._transfers.pop(owner)
             transfer.log.append(self._passage(transfer, last))
