@@ -3,7 +3,8 @@
 A stream file has one request a line, ``<hex byte address> <R|W>`` (the format of DRAMsim3-style
 reference streams); each moves ``line_bytes`` from that address. Requests are handed to the
 memory in order, as fast as it takes them, with at most ``max_in_flight`` outstanding (none: no
-limit but the memory's own). The result says when the last one completed and the mean read
+limit but the memory's own); each is one of the memory's transactions (its ``transaction_bytes``
+is set to ``line_bytes`` where it declares one). The result says when the last one completed and the mean read
 latency (hand-over to the last byte back), so a memory model's timing can be set beside another
 simulator's on the very same addresses. Engine code: it knows the ``Memory`` role, not a kind.
 """
@@ -99,6 +100,8 @@ def bench(
     system: System, node: str, stream: list[tuple[int, bool]], line_bytes: int = 64, max_in_flight: int | None = None
 ) -> BenchResult:
     """Hand ``stream`` to memory ``node`` of ``system`` (elaborated afresh) and time it."""
+    if "transaction_bytes" in system.kind_of(node).declared_params:  # each line is one transaction
+        system = system.with_param(node, "transaction_bytes", line_bytes)
     env = simpy.Environment()
     components = system.elaborate(env)
     memory = components[node]

@@ -33,6 +33,7 @@ MAX_BANKS = 4096
 
 
 PIPE = "pipe"
+GRANULARITIES = ("auto", "burst", "row")
 
 
 def _cycles(description: str) -> Param:
@@ -47,7 +48,10 @@ class Dram(Memory):
     :mod:`~desim.components.memory.dram_controller` says; any of the device's timing (memory
     clock cycles), organisation and controller settings may be overridden by its name. Requests
     are split into bursts; the DRAM clock (``tCK_ns``) and the system's (``clock_mhz``) are
-    converted exactly.
+    converted exactly. ``granularity: burst`` schedules every command; ``row`` schedules a
+    request's bursts to one row as a run (:mod:`~desim.components.memory.dram_rows`: far
+    faster on kilobyte transactions, close to ``burst`` on them); ``auto`` takes ``burst`` when
+    a transaction is one burst, else ``row``.
 
     The pipe (the default, and what a SCALE-Sim ``.cfg`` maps to): requests are split into
     transactions of ``transaction_bytes``; each occupies the
@@ -115,6 +119,13 @@ class Dram(Memory):
     queue_structure = Param(str, None, choices=("per-bank", "per-rank"), description="command queues per bank or rank")
     write_drain_low = Param(int, None, "writes", "writes that start a drain once reads run out", minimum=1)
     dual_command = Param(bool, None, description="a row and a column command in one cycle (HBM)")
+    granularity = Param(
+        str,
+        "auto",
+        choices=GRANULARITIES,
+        description="what the controller schedules: every burst, or runs of a row's bursts (auto: bursts when "
+        "transactions are one burst, else rows)",
+    )
 
     clients = Port(RESPONSE, "requests from buffers and interconnects", multiple=True)
 
@@ -153,7 +164,10 @@ class Dram(Memory):
         if self.device is None:
             self._channel = _Controller(self, env)
         else:
-            self._channel = DramPort(self, env, system.clock_mhz, *self.device)
+            by_rows = self.granularity == "row" or (
+                self.granularity == "auto" and self.transaction_bytes > self.device[1].burst_bytes
+            )
+            self._channel = DramPort(self, env, system.clock_mhz, *self.device, by_rows=by_rows)
 
     def hop(self) -> Dram:
         return self

@@ -179,6 +179,8 @@ class DramController:
         self._sequence = 0
         self.reads_waiting = 0
         """Reads accepted and not yet issued: each will complete."""
+        self._look_ahead: tuple | None = None
+        """The state saved before :meth:`next_event` ran ahead, while it is ahead."""
 
     # -- handing over ------------------------------------------------------------------------
 
@@ -270,6 +272,24 @@ class DramController:
             accepted = True
             channel.take(burst, t)
         return accepted
+
+    # -- driven in step with a simulation ---------------------------------------------------
+
+    def advance(self, until: int) -> None:
+        """Bring the model to cycle ``until`` (a request arriving then is added after), first going
+        back to the last in-step state if :meth:`next_event` ran it past ``until``."""
+        if self._look_ahead is not None and self.clk > until:
+            self.restore(self._look_ahead)
+        self._look_ahead = None
+        self.run(until)
+
+    def next_event(self) -> float:
+        """Run ahead, as if nothing else will arrive, to the first completion, and return its cycle
+        (inf if none will come); :meth:`advance` undoes what an arrival meanwhile makes wrong."""
+        if self._look_ahead is None:
+            self._look_ahead = self.save()
+            self.run(NEVER, stop_at_completion=True)
+        return self.next_completion()
 
     # -- optimism ----------------------------------------------------------------------------
 

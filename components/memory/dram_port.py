@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, NamedTuple
 
 from desim.components.memory.dram_controller import DramController, Organisation, Owner, Served, Settings
+from desim.components.memory.dram_rows import RowController
 from desim.components.memory.dram_timing import DramTiming
 
 if TYPE_CHECKING:
@@ -68,14 +69,17 @@ class DramPort:
         timing: DramTiming,
         organisation: Organisation,
         settings: Settings,
+        by_rows: bool = False,
     ) -> None:
         self.env = env
         self.name = dram.name
         self.timing = timing
         self.organisation = organisation
-        self.controller = DramController(timing, organisation, settings)
+        self.controller = (RowController if by_rows else DramController)(timing, organisation, settings)
         # System cycles per memory cycle, exactly as the decimals were written.
         self.ratio = Fraction(repr(float(timing.tCK_ns))) * Fraction(repr(float(clock_mhz))) / 1000
+        self._per, self._memory = self.ratio.numerator, self.ratio.denominator
+        """``per`` system cycles are ``memory`` memory cycles."""
         self.full_label = f"{self.name} queue full"
         self.queue_label = f"{self.name} queue"
         self.row_label = f"{self.name} row conflict"
@@ -112,10 +116,10 @@ class DramPort:
     # -- time --------------------------------------------------------------------------------
 
     def _memory_cycle(self, now: float) -> int:
-        return math.ceil(Fraction(int(now)) / self.ratio)
+        return -(-int(now) * self._memory // self._per)
 
     def _system_cycle(self, cycle: float) -> int:
-        return math.ceil(cycle * self.ratio)
+        return -(-int(cycle) * self._per // self._memory)
 
     def submit(self, transfer: Transfer) -> None:
         self.transfers += 1
@@ -123,28 +127,18 @@ class DramPort:
         transfer.submitted_at = int(now)
         at = self._memory_cycle(now)
         controller = self.controller
-        if controller.clk > at:  # the model ran ahead past this arrival: back to when it was in step
-            controller.restore(self._saved)
-            self._generation += 1
-        controller.run(at)
+        controller.advance(at)
         owner = controller.add(transfer.address, transfer.nbytes, transfer.owner.is_write, transfer, at)
         self._transfers[owner] = transfer
-        if not self._pending:
+        if not self._pending:  # once for everything handed over this instant
             self._pending = True
             self.env.timeout(0).callbacks.append(self._look_ahead)
 
     def _look_ahead(self, _event: object = None) -> None:
-        """Save the in-step state, run ahead to the first foreseeable completion and sleep until then."""
+        """Ask the model when it next needs looking at, and sleep until then."""
         self._pending = False
-        controller = self.controller
-        if controller.clk > self._memory_cycle(self.env.now):
-            # Already ahead (a wake looked ahead since this was asked for): the save and the wake
-            # it scheduled stand, as nothing arrived in the future it assumed.
-            return
         self._generation += 1
-        self._saved = controller.save()
-        controller.run(math.inf, stop_at_completion=True)
-        due = controller.next_completion()
+        due = self.controller.next_event()
         if due < math.inf:
             generation = self._generation
             delay = max(0, self._system_cycle(due) - int(self.env.now))
@@ -152,9 +146,11 @@ class DramPort:
 
     def _wake(self, generation: int) -> None:
         if generation != self._generation:
-            return  # a later arrival rolled the model back: this completion was foreseen wrongly
+            return  # something arrived since this wake was asked for: a newer one stands
         controller = self.controller
-        finished = controller.completed(math.floor(Fraction(int(self.env.now)) / self.ratio))
+        now = self.env.now
+        controller.advance(self._memory_cycle(now))
+        finished = controller.completed(int(now) * self._memory // self._per)
         for _, owner, last in finished:
             transfer = self._transfers.pop(owner)
             transfer.log.append(self._passage(transfer, last))
@@ -168,5 +164,5 @@ class DramPort:
         accepted = max(arrived, float(served.accepted * ratio))
         issued = max(accepted, float(served.issued * ratio))
         done = float(self.env.now)
-        data = min(done, max(issued, float((served.complete - self.timing.burst_cycles) * ratio)))
+        data = min(done, max(issued, float((served.issued + self.timing.CL) * ratio)))
         return DramPassage(self, arrived, accepted, issued, data, done, served.how)

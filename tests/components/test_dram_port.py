@@ -1,9 +1,11 @@
-"""The DRAM port's optimism: running the controller ahead and rolling it back changes nothing.
+"""The DRAM port: when it looks at a controller changes nothing of what the controller decides.
 
 Several clients hand transfers to one :class:`DramPort` at times that depend on earlier
-completions (some the very cycle a transfer completes, which once made the port save a state it
-had already run ahead of). Each transfer must complete exactly when a controller fed the same
-arrivals and stepped cycle by cycle says it does.
+completions (some the very cycle a transfer completes, which once made the port save a state the
+burst model had already run ahead of). Each transfer must complete exactly when a controller fed
+the same arrivals and otherwise left alone says it does: the burst model stepped cycle by cycle
+(the port runs it ahead and rolls it back), the row model advanced only to each arrival (the port
+wakes it at other cycles too, which must not move its runs' streaming).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 import simpy
 
 from desim.components.memory.dram_controller import DramController
 from desim.components.memory.dram_port import DramPort
 from desim.components.memory.dram_presets import PRESETS, device
+from desim.components.memory.dram_rows import RowController
 
 
 class _Owner:
@@ -56,7 +60,7 @@ def _client(env, port, rng, arrivals, done, name, count):
 
 
 def _stepped(params, arrivals):
-    """When each transfer completes (memory cycles) with the controller stepped cycle by cycle."""
+    """When each transfer completes (memory cycles) with the burst model stepped cycle by cycle."""
     controller = DramController(*device(params))
     completes = {}
     for at, address, nbytes, is_write, key in sorted(arrivals, key=lambda a: a[0]):
@@ -69,11 +73,22 @@ def _stepped(params, arrivals):
     return completes
 
 
-def test_run_ahead_and_roll_back_equal_stepping_cycle_by_cycle():
+def _by_rows(params, arrivals):
+    """When each transfer completes (memory cycles) with the row model advanced only to arrivals."""
+    controller = RowController(*device(params))
+    for at, address, nbytes, is_write, key in sorted(arrivals, key=lambda a: a[0]):
+        controller.advance(at)
+        controller.add(address, nbytes, is_write, key, at)
+    controller.advance(controller.clk + 10**6)
+    return {owner.token: cycle for cycle, owner, _ in controller.completed(math.inf)}
+
+
+@pytest.mark.parametrize("by_rows", [False, True], ids=["bursts", "rows"])
+def test_when_the_port_looks_changes_nothing(by_rows):
     params = PRESETS["ddr4-3200"]
     for seed in range(3):
         env = simpy.Environment()
-        port = DramPort(_Dram(), env, 1000, *device(params))
+        port = DramPort(_Dram(), env, 1000, *device(params), by_rows=by_rows)
         rng = random.Random(seed)
         arrivals: list = []
         done: dict = {}
@@ -81,7 +96,7 @@ def test_run_ahead_and_roll_back_equal_stepping_cycle_by_cycle():
             env.process(_client(env, port, rng, arrivals, done, name, 40))
         env.run()
         assert len(done) == 120
-        expected = _stepped(params, arrivals)
-        got = {key: when for key, when in done.items()}
+        expected = (_by_rows if by_rows else _stepped)(params, arrivals)
+        assert len(expected) == 120
         want = {key: math.ceil(cycle * port.ratio) for key, cycle in expected.items()}
-        assert got == want, f"seed {seed}"
+        assert done == want, f"seed {seed}"

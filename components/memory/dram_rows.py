@@ -1,0 +1,560 @@
+"""A DRAM controller that schedules row runs, not bursts: the fast timing model for whole networks.
+
+A running system hands its DRAM kilobyte requests, and on the usual address mappings most of a
+request's bursts fall in one row of one bank. This controller splits each request into *runs*
+(its bursts that share a channel, rank, bank and row) and schedules runs, with the rules of the
+burst-by-burst model (:mod:`~desim.components.memory.dram_controller`) where they apply:
+
+- requests are taken in order into a channel's read or write queue while it holds fewer than
+  ``transaction_queue`` bursts (a full queue holds everything behind it); writes are posted;
+- a free bank takes the run its command queue would serve next: the oldest to its open row while
+  fewer than ``row_hit_cap`` bursts have hit since the row opened (``fr-fcfs``), else its oldest;
+  reads go first, writes when the write queue is full or reads have run out with
+  ``write_drain_low`` writes waiting, then as many as were waiting;
+- precharge and activate are committed in time order (one row command a cycle, two command buses
+  on HBM), each as soon as every timing rule allows (:class:`ChannelTiming`), and ``row_policy:
+  closed`` precharges a bank once its run ends and nothing waits for the row;
+- a run then *streams* its column commands. Streaming runs share the data bus as a round-robin
+  scheduler shares it, worked out as rates rather than command by command: each run at most one
+  burst per ``max(burst, tCCD_L)`` (its bank's pace), each bank group as much, the bus one burst
+  per ``max(burst, tCCD_S)`` plus ``tRTRS`` for each switch of rank, shared max-min fairly. A
+  run's first column command issues when it starts, its last when the rest have streamed; that
+  one is committed, so its bank's next command and any read/write turnaround wait for it;
+- every rank is refreshed each ``tREFI`` (staggered): its banks finish, precharge, and wait ``tRFC``.
+
+A one-burst run is a single column command committed when it issues, so a stream of 64-byte
+requests is scheduled command by command; a long run costs a few events instead of one decision
+per burst, and trades the exact interleave of its column commands for their shared rate
+(tests bound the difference from the burst model on kilobyte streams). Times are memory cycles.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+from desim.components.memory.dram_controller import NEVER, Organisation, Owner, Served, Settings, _log2
+from desim.components.memory.dram_timing import ChannelTiming, Command, DramTiming
+
+READ, WRITE, ACTIVATE, PRECHARGE, REFRESH = (
+    Command.READ, Command.WRITE, Command.ACTIVATE, Command.PRECHARGE, Command.REFRESH
+)  # fmt: skip
+
+
+class Run:
+    """Bursts of one request to one row of one bank, in one channel."""
+
+    __slots__ = ("arrival", "bank", "channel", "group", "is_write", "n", "owner", "rank", "row")
+
+    def __init__(self, arrival: int, is_write: bool, n: int, where: tuple[int, ...], owner: Owner) -> None:
+        self.arrival = arrival
+        self.is_write = is_write
+        self.n = n
+        self.channel, self.rank, self.bank, self.group, self.row = where
+        self.owner = owner
+
+
+class RowController:
+    """Every channel of one DRAM, scheduling runs; the same interface as the burst model's port side:
+    :meth:`advance`, :meth:`add`, :meth:`next_event`, :meth:`completed`."""
+
+    def __init__(self, timing: DramTiming, organisation: Organisation, settings: Settings) -> None:
+        self.timing = timing
+        self.organisation = organisation
+        self.settings = settings
+        self._decoder = organisation.decoder()
+        self._shift = _log2(organisation.burst_bytes)
+        self._co_lowest = organisation.fields()[-1] == "co"
+        self._co_lines = 1 << organisation.widths()["co"]
+        self.channels = [_Channel(self, c) for c in range(organisation.channels)]
+        self.inbox: list[Run] = []
+        self.head = 0
+        self.clk = 0
+        """The cycle the model has reached: everything before it has happened."""
+        self._counts: dict[Owner, list] = {}
+        self._ready: list[tuple[int, int, Owner, Served]] = []
+        self._sequence = 0
+        self._soon: float | None = None
+        self._writes_waiting = 0
+        """Runs of writes in the inbox, not yet taken in."""
+        """The next cycle :meth:`advance` found something due (None: an arrival since)."""
+
+    # -- handing over ------------------------------------------------------------------------
+
+    def _where(self, line: int) -> tuple[int, int, int, int, int]:
+        fields = {name: (line >> shift) & mask for name, shift, mask in self._decoder}
+        timing = self.timing
+        bank = fields["ra"] * timing.banks + fields["bg"] * timing.banks_per_group + fields["ba"]
+        return fields["ch"], fields["ra"], bank, fields["ra"] * timing.bankgroups + fields["bg"], fields["ro"]
+
+    def add(self, address: int, nbytes: int, is_write: bool, token: object, at: int) -> Owner:
+        """Hand over a request at cycle ``at`` (not before :attr:`clk`); returns what its runs report to."""
+        if at < self.clk:
+            raise ValueError(f"a request at cycle {at} reached a controller already at cycle {self.clk}")
+        first, last = address >> self._shift, (address + nbytes - 1) >> self._shift
+        runs: dict[tuple, int] = {}
+        if self._co_lowest:  # consecutive lines share a row until the column field wraps
+            line, span = first, self._co_lines
+            while line <= last:
+                end = min(last, (line // span + 1) * span - 1)
+                where = self._where(line)
+                runs[where] = runs.get(where, 0) + end - line + 1
+                line = end + 1
+        else:
+            for line in range(first, last + 1):
+                where = self._where(line)
+                runs[where] = runs.get(where, 0) + 1
+        owner = Owner(len(runs), token)
+        self._soon = None
+        self._writes_waiting += is_write * len(runs)
+        self.inbox.extend(Run(at, is_write, n, where, owner) for where, n in runs.items())
+        return owner
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def completed(self, until: int) -> list[tuple[int, Owner, Served]]:
+        """Pop the requests that complete at or before cycle ``until``: ``(cycle, owner, its last run)``."""
+        out = []
+        while self._ready and self._ready[0][0] <= until:
+            time, _, owner, last = heapq.heappop(self._ready)
+            out.append((time, owner, last))
+        return out
+
+    def _served(self, served: Served) -> None:
+        owner = served.burst.owner
+        count = self._counts.get(owner)
+        if count is None:
+            count = self._counts[owner] = [0, served]
+        count[0] += 1
+        if served.complete > count[1].complete:
+            count[1] = served
+        if count[0] == owner.bursts:
+            del self._counts[owner]
+            self._sequence += 1
+            heapq.heappush(self._ready, (count[1].complete, self._sequence, owner, count[1]))
+
+    # -- time --------------------------------------------------------------------------------
+
+    def next_event(self) -> float:
+        """Settle what is due now (what was just added), then say the next cycle at which a request
+        completes or the model must be advanced to see what happens (inf: nothing will)."""
+        if self._soon is None:
+            self.advance(self.clk)
+        # Nobody need look before a request can complete: what happens inside until then is
+        # caught up when the model is next advanced.
+        soon = self._ready[0][0] if self._ready else NEVER
+        delay, t = self.timing.read_delay, self.clk
+        head = self.inbox[self.head] if self.head < len(self.inbox) else None
+        for channel in self.channels:
+            free, read = channel.bounds(t, self._soon)
+            soon = min(soon, read)
+            if channel.queues[0]:  # a queued read waits at least for a bank to take it
+                soon = min(soon, free + delay)
+            if head is not None and head.channel == channel.index:
+                # The inbox moves when its first run is taken in: once it has arrived, when
+                # streaming makes room or a bank takes a run.
+                taken = min(self._arrival_time(t), max(head.arrival, free))
+                soon = min(soon, taken + (1 if self._writes_waiting else delay))
+        return soon
+
+    def _arrival_time(self, t: int) -> float:
+        """When the inbox's first run may next be taken in (after ``t``)."""
+        if self.head == len(self.inbox):
+            return NEVER
+        run = self.inbox[self.head]
+        if run.arrival > t:
+            return run.arrival
+        return self.channels[run.channel].room_time(int(run.is_write), t)
+
+    def advance(self, until: int) -> None:
+        """Do everything due at cycles up to and including ``until``."""
+        if self.head > 4096:
+            del self.inbox[: self.head]
+            self.head = 0
+        while True:
+            t = self.clk
+            if self._soon is None:  # settle cycle t: do all that can happen then
+                self._accept(t)
+                while True:  # until nothing more happens at t, however often it is visited
+                    for channel in self.channels:
+                        channel.act(t)
+                    if not self._accept(t):  # a bank taking a run may have made room
+                        break
+                step = wake = self._arrival_time(t)
+                for channel in self.channels:
+                    time = channel.next_time(t)
+                    step = min(step, time)
+                    if channel.busy():  # an idle channel's refreshes are caught up when something arrives
+                        wake = min(wake, time)
+                self._step, self._soon = step, wake
+            if until <= t:
+                return
+            if self._step > until:  # nothing happens before then
+                self.clk = until
+                return
+            self.clk = int(self._step)
+            self._soon = None
+
+    def _accept(self, t: int) -> bool:
+        """Take runs from the inbox, in order, while their channel's queue has room; whether any were."""
+        inbox, capacity, head = self.inbox, self.settings.transaction_queue, self.head
+        while self.head < len(inbox):
+            run = inbox[self.head]
+            if run.arrival > t or not self.channels[run.channel].take(run, t, capacity):
+                break
+            self.head += 1
+            self._writes_waiting -= run.is_write
+        return self.head > head
+
+
+class _Channel:
+    """One channel: its queues, its banks and the runs streaming on its data bus."""
+
+    def __init__(self, controller: RowController, index: int) -> None:
+        self.controller = controller
+        self.index = index
+        timing, settings = controller.timing, controller.settings
+        self.timing = timing
+        self.banks = timing.banks
+        self.state = ChannelTiming(timing, record=False)
+        self.queues: tuple[list[tuple[Run, int]], list[tuple[Run, int]]] = ([], [])
+        """Runs accepted and not yet started, reads and writes, each with its acceptance cycle."""
+        self.queued = [0, 0]
+        """Bursts in each queue."""
+        every_bank = timing.ranks * timing.banks
+        self.work: list[list | None] = [None] * every_bank
+        """Per bank, the run it serves: ``[run, accepted, next command, its earliest cycle, how]``."""
+        self.opening: dict[int, list] = {}
+        """The banks whose run waits for its row (precharge, activate) or its first column command."""
+        self.fixed = [0, 0]
+        """Bursts of each kind held in the transaction queue whatever the streams do: those queued,
+        and those of a run waiting for its row beyond what its bank's command queue takes."""
+        self.hits = [0] * every_bank
+        self.streams: list[list] = []
+        """Runs on the data bus: ``[run, accepted, how, first column, bursts left, rate, since when]``."""
+        self.draining = 0
+        self.row_free = 0
+        """The first cycle with the row command bus free."""
+        self.refresh_interval = max(1, timing.tREFI // timing.ranks)
+        self.refresh_due = self.refresh_interval - 1
+        self.refresh_next_rank = 0
+        self.refresh_wait: list[int] = []
+        self.first_ready = settings.scheduler == "fr-fcfs"
+        self.cap = settings.row_hit_cap
+        self.close_page = settings.row_policy == "closed"
+        self.drain_low = settings.write_drain_low
+        self.depth = settings.command_queue
+        self.capacity = settings.transaction_queue
+        self.dual = settings.dual_command
+        burst = timing.burst_cycles
+        self.pace = max(burst, timing.tCCD_L)
+        """Cycles between a bank's (and a bank group's) column commands."""
+        self.slot = max(burst, timing.tCCD_S)
+        """Cycles a burst holds the data bus between column commands of different groups."""
+        self.served_counts = [0, 0, 0]
+        self.refreshes = 0
+        self.bursts_done = 0
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    def held(self, kind: int, at: float) -> float:
+        """Bursts of ``kind`` (0 reads, 1 writes) the transaction queue holds at cycle ``at``
+        (inf: what stays held however long the runs stream).
+
+        A bank's command queue takes ``command_queue`` bursts of the run it serves; the rest of
+        that run waits in the transaction queue, and leaves it as the run streams.
+        """
+        held = self.fixed[kind]
+        if at < NEVER:
+            depth = self.depth
+            for stream in self.streams:
+                if stream[0].is_write == kind:
+                    held += max(0.0, _left(stream, at) - depth)
+        return held
+
+    def room_time(self, kind: int, t: int) -> float:
+        """The first cycle after ``t`` at which the ``kind`` queue has room, if streaming alone makes it."""
+        room = self.capacity - self.held(kind, NEVER)
+        if room <= 0:
+            return NEVER  # only a bank taking a run makes room
+        # Held bursts fall linearly while streams have more than a command queue's worth left.
+        excess = sorted(
+            (e / stream[5], e, stream[5])
+            for stream in self.streams
+            if stream[0].is_write == kind and (e := _left(stream, t) - self.depth) > 0
+        )
+        total, rate = sum(e for _, e, _ in excess), sum(r for _, _, r in excess)
+        for gone, each, each_rate in excess:
+            later = (total - room) / rate  # held < capacity once more than this has passed
+            if later < gone:
+                return t + max(1, math.floor(later) + 1)
+            total, rate = total - each, rate - each_rate
+        return t + 1
+
+    def take(self, run: Run, t: int, capacity: int) -> bool:
+        kind = int(run.is_write)
+        if self.held(kind, t) >= capacity:
+            return False
+        self.queues[kind].append((run, t))
+        self.queued[kind] += run.n
+        self.fixed[kind] += run.n
+        if run.is_write:  # posted: the writer is done once the controller holds the data
+            self.controller._served(Served(run, t, t, t + 1, Served.HIT))
+        return True
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def act(self, t: int) -> None:
+        """Everything that can happen at cycle ``t``."""
+        if t >= self.refresh_due:
+            self.refresh_wait.append(self.refresh_next_rank)
+            self.refresh_next_rank = (self.refresh_next_rank + 1) % self.timing.ranks
+            self.refresh_due += self.refresh_interval
+        self._finish(t)
+        while True:  # until nothing more happens at t: a run taken may start a drain, a run of one
+            if self.refresh_wait:  # burst ends as it starts and its bank may take the next
+                self._refresh(t)
+            self._mode()
+            started = self._start(t)
+            if not (self._commands(t) or started):
+                return
+
+    def _finish(self, t: int) -> None:
+        """Runs whose last column command falls at ``t`` end; their banks are free."""
+        ended = [stream for stream in self.streams if _end(stream) <= t]
+        if not ended:
+            return
+        self.streams = [stream for stream in self.streams if _end(stream) > t]
+        for run, accepted, how, first, *_ in ended:
+            self._column_end(run, accepted, how, first, t)
+        self._rates(t)
+
+    def _column_end(self, run: Run, accepted: int, how: int, first: int, t: int) -> None:
+        b, state = run.bank, self.state
+        command = WRITE if run.is_write else READ
+        state.commit(command, run.rank, b - run.rank * self.banks, t)
+        self.work[b] = None
+        self.served_counts[how] += run.n
+        self.bursts_done += run.n
+        if not run.is_write:
+            self.controller._served(Served(run, accepted, first, t + self.timing.read_delay, how))
+        if self.close_page and not any(r.bank == b and r.row == run.row for q in self.queues for r, _ in q):
+            rank, bank = divmod(b, self.banks)
+            pre = state.earliest(PRECHARGE, rank, bank)
+            state.commit(PRECHARGE, rank, bank, pre)
+
+    def _mode(self) -> None:
+        writes = self.queued[1]
+        if not self.draining and (writes >= self.capacity or (not self.queued[0] and writes >= self.drain_low)):
+            self.draining = writes
+
+    def _start(self, t: int) -> bool:
+        """Free banks take the run they serve next; whether any did."""
+        kind = 1 if self.draining else 0
+        queue = self.queues[kind]
+        if not queue:
+            return False
+        if self.draining and any(not stream[0].is_write for stream in self.streams):
+            return False  # the reads on the bus finish first
+        if not self.draining and any(stream[0].is_write for stream in self.streams):
+            return False
+        open_rows, work, hits = self.state.open_rows, self.work, self.hits
+        refreshing = set(self.refresh_wait)
+        taken = set()
+        for i, (run, _) in enumerate(queue):
+            b = run.bank
+            if work[b] is not None or b in taken or run.rank in refreshing:
+                continue
+            taken.add(b)
+            pick = i
+            if self.first_ready and open_rows[b] is not None and open_rows[b] != run.row and hits[b] < self.cap:
+                for j in range(i + 1, len(queue)):
+                    if queue[j][0].bank == b and queue[j][0].row == open_rows[b]:
+                        pick = j
+                        break
+            chosen, accepted = queue[pick]
+            work[b] = self.opening[b] = [chosen, accepted, None, 0, Served.HIT]
+        if not taken:
+            return False
+        kept = []
+        for entry in queue:
+            run = entry[0]
+            current = work[run.bank]
+            if current is not None and current[0] is run and run.bank in taken:
+                self.queued[kind] -= run.n
+                self.fixed[kind] -= min(run.n, self.depth)
+                if run.is_write:
+                    self.draining = max(0, self.draining - run.n)
+                continue
+            kept.append(entry)
+        queue[:] = kept
+        return True
+
+    def _commands(self, t: int) -> bool:
+        """Issue the row and first column commands that may go at ``t``; whether a bank became free."""
+        freed = False
+        state, banks = self.state, self.banks
+        for b, current in list(self.opening.items()):
+            run = current[0]
+            rank, bank = divmod(b, banks)
+            open_row = state.open_rows[b]
+            if open_row == run.row:
+                command = WRITE if run.is_write else READ
+            elif open_row is None:
+                command = ACTIVATE
+            else:
+                command = PRECHARGE
+                current[4] = Served.CONFLICT
+            if command in (READ, WRITE):
+                earliest = state.earliest(command, rank, bank)
+                current[2], current[3] = command, earliest
+                if earliest > t:
+                    continue
+                freed = self._stream(b, current, t) or freed
+                continue
+            earliest = max(state.earliest(command, rank, bank), self.row_free)
+            current[2], current[3] = command, earliest
+            if earliest > t:
+                continue
+            self.row_free = t + 1
+            if command == ACTIVATE:
+                state.commit(ACTIVATE, rank, bank, t, run.row)
+                self.hits[b] = 0
+                if current[4] == Served.HIT:
+                    current[4] = Served.OPENED
+                current[2], current[3] = READ, state.earliest(WRITE if run.is_write else READ, rank, bank)
+            else:
+                state.commit(PRECHARGE, rank, bank, t)
+                current[2], current[3] = ACTIVATE, state.earliest(ACTIVATE, rank, bank)
+        return freed
+
+    def _stream(self, b: int, current: list, t: int) -> bool:
+        """The run starts streaming at ``t``; whether it ended there (one burst)."""
+        run, accepted, _, _, how = current
+        self.hits[b] += run.n
+        del self.opening[b]
+        self.fixed[int(run.is_write)] -= max(0, run.n - self.depth)
+        if run.n == 1:  # one column command: it is the last
+            self._column_end(run, accepted, how, t, t)
+            return True
+        # The first column command goes now; the other n - 1 stream.
+        command = WRITE if run.is_write else READ
+        self.state.commit(command, run.rank, b - run.rank * self.banks, t)
+        self.streams.append([run, accepted, how, t, run.n - 1, 0.0, t])
+        self._rates(t)
+        return False
+
+    def _refresh(self, t: int) -> None:
+        """The waiting refresh: once its rank's banks are free, precharge each open one, then refresh."""
+        if self._refresh_time() > t:
+            return
+        rank, state = self.refresh_wait[0], self.state
+        first = rank * self.banks
+        self.row_free = t + 1
+        for bank in range(self.banks):
+            if state.open_rows[first + bank] is not None:
+                state.commit(PRECHARGE, rank, bank, t)
+                return
+        state.commit(REFRESH, rank, 0, t)
+        self.refresh_wait.pop(0)
+        self.refreshes += 1
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def _rates(self, t: int) -> None:
+        """Share the data bus among the streaming runs from cycle ``t`` on, max-min fairly within
+        the bank groups' pace."""
+        streams = self.streams
+        count = len(streams)
+        if not count:
+            return
+        for stream in streams:
+            stream[4], stream[6] = _left(stream, t), t
+        groups: dict[int, list] = {}
+        ranks: dict[int, int] = {}
+        for stream in streams:
+            run = stream[0]
+            groups.setdefault(run.group, []).append(stream)
+            ranks[run.rank] = ranks.get(run.rank, 0) + 1
+        slot = self.slot
+        if len(ranks) > 1:  # the chance that the next burst is another rank's, each switch costing tRTRS
+            switch = (1 - sum((n / count) ** 2 for n in ranks.values())) * count / (count - 1)
+            slot += self.timing.tRTRS * switch
+        capacity, left, pace = 1 / slot, count, 1 / self.pace
+        for members in sorted(groups.values(), key=len, reverse=True):
+            share = capacity / left
+            rate = pace / len(members) if share * len(members) > pace else share
+            for stream in members:
+                stream[5] = rate
+            capacity -= rate * len(members)
+            left -= len(members)
+
+    # -- when --------------------------------------------------------------------------------
+
+    def next_time(self, t: int) -> float:
+        """The first cycle after ``t`` at which something may happen here (nothing arriving)."""
+        soon: float = self.refresh_due
+        for stream in self.streams:
+            soon = min(soon, _end(stream))
+        for current in self.opening.values():
+            soon = min(soon, current[3])
+        if self.refresh_wait:
+            soon = min(soon, self._refresh_time())
+        return max(soon, t + 1)
+
+    def _refresh_time(self) -> float:
+        """When the waiting refresh takes its next step (once its rank's banks are free)."""
+        rank, state = self.refresh_wait[0], self.state
+        first = rank * self.banks
+        if any(self.work[first + bank] is not None for bank in range(self.banks)):
+            return NEVER
+        for bank in range(self.banks):
+            if state.open_rows[first + bank] is not None:
+                return max(state.earliest(PRECHARGE, rank, bank), self.row_free)
+        return max(state.earliest(REFRESH, rank, 0), self.row_free)
+
+    def bounds(self, t: int, soon: float) -> tuple[float, float]:
+        """Lower bounds, at the fastest anything could go from ``t`` (``soon``: the next cycle
+        anything happens at all): when a bank could next take a queued run, and when a read
+        under way could complete.
+
+        A run streams no faster than it does now until another ends, then no faster than its
+        bank's pace; a run waiting for its row issues no column command before its next
+        command's earliest cycle; a queued run whose bank is free waits for the next change (a
+        drain, a refresh).
+        """
+        delay, pace = self.timing.read_delay, self.pace
+        free: float = NEVER
+        read: float = NEVER
+        # Rates change only as runs start (which slows the others: max-min fairness is monotone)
+        # or end: until the first ends, each goes at most at its present rate, then at its pace.
+        first = min((_end(stream) for stream in self.streams), default=NEVER)
+        for stream in self.streams:
+            end = _end(stream)
+            if end > first:
+                end = max(first, math.floor(first + _left(stream, first) * pace - 1e-6))
+            free = min(free, end)
+            if not stream[0].is_write:
+                read = min(read, end + delay)
+        for current in self.opening.values():
+            free = min(free, current[3])
+            if not current[0].is_write:
+                read = min(read, current[3] + delay)
+        if any(self.work[run.bank] is None for queue in self.queues for run, _ in queue):
+            free = min(free, soon)
+        return max(free, t), read
+
+    def busy(self) -> bool:
+        """Whether anything is under way or will be without another arrival (posted writes
+        short of the drain watermark wait for one)."""
+        return bool(self.streams or self.opening or self.queued[0] or self.draining)
+
+
+def _left(stream: list, t: float) -> float:
+    """Bursts a streaming run has left at cycle ``t`` (its rate unchanged since it was last set)."""
+    return stream[4] - stream[5] * (t - stream[6])
+
+
+def _end(stream: list) -> int:
+    """The cycle of a streaming run's last column command, at its present rate."""
+    return math.ceil(stream[6] + stream[4] / stream[5] - 1e-9)
