@@ -135,8 +135,8 @@ class Dram(Memory):
     row_misses = Stat("transactions", "transactions (bursts, with a preset) that opened a row")
     row_conflicts = Stat("bursts", "bursts whose bank had another row open (precharge, then activate)")
     refreshes = Stat("refreshes", "refresh commands (device presets)")
-    busy_percent = Stat("%", "share of the layer's cycles the data bus was busy")
-    avg_queue_depth = Stat("transactions", "mean transactions waiting (total wait / layer cycles)")
+    busy_percent = Stat("%", "share of the layer's cycles the data bus was busy (of every channel's, with a preset)")
+    avg_queue_depth = Stat("transactions", "mean transactions waiting to be served (total wait / layer cycles)")
 
     def __init__(self, name: str, params: dict | None = None) -> None:
         super().__init__(name, params)

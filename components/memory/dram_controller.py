@@ -400,11 +400,13 @@ class _Channel:
             s._bank,
             s._group,
             s._rank,
-            s._other,
+            other,
             s.open_rows,
             activates,
             s._last_command,
         ) = saved
+        for mine, then in zip(s._other, other, strict=True):  # others' gaps are shared by reference
+            mine[:] = then
         for window, times in zip(s.activates, activates, strict=True):
             window.clear()
             window.extend(times)

@@ -85,8 +85,8 @@ class DramPort:
         self.row_label = f"{self.name} row conflict"
         self.latency_label = f"{self.name} latency"
         self.transfer_label = f"{self.name} transfer"
-        self._saved: tuple | None = None
-        self._generation = 0
+        self._wake_at = math.inf
+        """When the soonest wake asked for falls (system cycles)."""
         self._pending = False
         self._transfers: dict[Owner, Transfer] = {}
         self.reset_counters()
@@ -101,6 +101,8 @@ class DramPort:
 
     def reset_counters(self) -> None:
         self.transfers = 0
+        self._waited = self._transit = 0.0
+        self._most = len(self._transfers)
         self._counts = list(self._served_counts())
         self._refreshes = sum(channel.refreshes for channel in self.controller.channels)
 
@@ -112,6 +114,18 @@ class DramPort:
         dram.row_hits, dram.row_misses, dram.row_conflicts = hits, opened + conflicts, conflicts
         dram.refreshes = sum(channel.refreshes for channel in self.controller.channels) - self._refreshes
         dram.transactions = self.transfers
+        # The figures every memory reports: the data bus's busy cycles (a channel's on average),
+        # the wait to be served and the time through, summed over transfers; the most in flight.
+        bursts = hits + opened + conflicts
+        dram.busy_cycles = float(bursts * self.timing.burst_cycles * self.ratio / self.organisation.channels)
+        dram.queue_wait_cycles = self._waited
+        dram.max_queue_depth = self._most
+        if self.transfers:
+            dram.avg_latency_cycles = self._transit / self.transfers
+        elapsed = dram.env.now - dram.layer_start
+        if elapsed > 0:
+            dram.busy_percent = 100 * dram.busy_cycles / elapsed
+            dram.avg_queue_depth = self._waited / elapsed
 
     # -- time --------------------------------------------------------------------------------
 
@@ -130,23 +144,29 @@ class DramPort:
         controller.advance(at)
         owner = controller.add(transfer.address, transfer.nbytes, transfer.owner.is_write, transfer, at)
         self._transfers[owner] = transfer
+        self._most = max(self._most, len(self._transfers))
         if not self._pending:  # once for everything handed over this instant
             self._pending = True
             self.env.timeout(0).callbacks.append(self._look_ahead)
 
     def _look_ahead(self, _event: object = None) -> None:
-        """Ask the model when it next needs looking at, and sleep until then."""
+        """Ask the model when it next needs looking at, and make sure to wake by then.
+
+        A wake that finds nothing due only looks again, so one already asked for earlier stands.
+        """
         self._pending = False
-        self._generation += 1
         due = self.controller.next_event()
         if due < math.inf:
-            generation = self._generation
-            delay = max(0, self._system_cycle(due) - int(self.env.now))
-            self.env.timeout(delay).callbacks.append(lambda _: self._wake(generation))
+            now = int(self.env.now)
+            when = max(now, self._system_cycle(due))
+            if when < self._wake_at:
+                self._wake_at = when
+                self.env.timeout(when - now).callbacks.append(self._wake)
 
-    def _wake(self, generation: int) -> None:
-        if generation != self._generation:
-            return  # something arrived since this wake was asked for: a newer one stands
+    def _wake(self, _event: object) -> None:
+        if self.env.now != self._wake_at:
+            return  # a sooner wake has looked again since this one was asked for
+        self._wake_at = math.inf
         controller = self.controller
         now = self.env.now
         controller.advance(self._memory_cycle(now))
@@ -165,4 +185,6 @@ class DramPort:
         issued = max(accepted, float(served.issued * ratio))
         done = float(self.env.now)
         data = min(done, max(issued, float((served.issued + self.timing.CL) * ratio)))
+        self._waited += issued - arrived
+        self._transit += done - arrived
         return DramPassage(self, arrived, accepted, issued, data, done, served.how)

@@ -231,7 +231,8 @@ class _Channel:
         and those of a run waiting for its row beyond what its bank's command queue takes."""
         self.hits = [0] * every_bank
         self.streams: list[list] = []
-        """Runs on the data bus: ``[run, accepted, how, first column, bursts left, rate, since when]``."""
+        """Runs on the data bus: ``[run, accepted, how, first column, bursts left, rate, since when,
+        the cycle of its last column command at that rate]``."""
         self.draining = 0
         self.row_free = 0
         """The first cycle with the row command bus free."""
@@ -321,10 +322,10 @@ class _Channel:
 
     def _finish(self, t: int) -> None:
         """Runs whose last column command falls at ``t`` end; their banks are free."""
-        ended = [stream for stream in self.streams if _end(stream) <= t]
+        ended = [stream for stream in self.streams if stream[7] <= t]
         if not ended:
             return
-        self.streams = [stream for stream in self.streams if _end(stream) > t]
+        self.streams = [stream for stream in self.streams if stream[7] > t]
         for run, accepted, how, first, *_ in ended:
             self._column_end(run, accepted, how, first, t)
         self._rates(t)
@@ -440,7 +441,7 @@ class _Channel:
         # The first column command goes now; the other n - 1 stream.
         command = WRITE if run.is_write else READ
         self.state.commit(command, run.rank, b - run.rank * self.banks, t)
-        self.streams.append([run, accepted, how, t, run.n - 1, 0.0, t])
+        self.streams.append([run, accepted, how, t, run.n - 1, 0.0, t, NEVER])
         self._rates(t)
         return False
 
@@ -486,6 +487,7 @@ class _Channel:
             rate = pace / len(members) if share * len(members) > pace else share
             for stream in members:
                 stream[5] = rate
+                stream[7] = math.ceil(stream[6] + stream[4] / rate - 1e-9)
             capacity -= rate * len(members)
             left -= len(members)
 
@@ -495,7 +497,7 @@ class _Channel:
         """The first cycle after ``t`` at which something may happen here (nothing arriving)."""
         soon: float = self.refresh_due
         for stream in self.streams:
-            soon = min(soon, _end(stream))
+            soon = min(soon, stream[7])
         for current in self.opening.values():
             soon = min(soon, current[3])
         if self.refresh_wait:
@@ -528,9 +530,9 @@ class _Channel:
         read: float = NEVER
         # Rates change only as runs start (which slows the others: max-min fairness is monotone)
         # or end: until the first ends, each goes at most at its present rate, then at its pace.
-        first = min((_end(stream) for stream in self.streams), default=NEVER)
+        first = min((stream[7] for stream in self.streams), default=NEVER)
         for stream in self.streams:
-            end = _end(stream)
+            end = stream[7]
             if end > first:
                 end = max(first, math.floor(first + _left(stream, first) * pace - 1e-6))
             free = min(free, end)
@@ -553,8 +555,3 @@ class _Channel:
 def _left(stream: list, t: float) -> float:
     """Bursts a streaming run has left at cycle ``t`` (its rate unchanged since it was last set)."""
     return stream[4] - stream[5] * (t - stream[6])
-
-
-def _end(stream: list) -> int:
-    """The cycle of a streaming run's last column command, at its present rate."""
-    return math.ceil(stream[6] + stream[4] / stream[5] - 1e-9)

@@ -155,6 +155,8 @@ class ChannelTiming:
         """Each bank's open row (index ``rank * banks + bank``), None when precharged."""
         self.activates = [deque(maxlen=4) for _ in range(ranks)]
         self._scoped = [timing.scoped(command) for command in Command]
+        self._banks, self._groups, self._per_group = banks, groups, timing.banks_per_group
+        self._others = [[self._other[r] for r in range(ranks) if r != rank] for rank in range(ranks)]
         self._last_command = -1
         self.log: list[tuple[int, Command, int, int]] | None = [] if record else None
         """Every command issued: (cycle, command, rank, bank); None when not recorded."""
@@ -164,33 +166,34 @@ class ChannelTiming:
 
     def earliest(self, command: Command, rank: int, bank: int) -> int:
         """The first cycle at which ``command`` may issue to ``bank`` of ``rank``."""
-        timing = self.timing
         time = max(
-            self._bank[rank * timing.banks + bank][command],
-            self._group[rank * timing.bankgroups + bank // timing.banks_per_group][command],
+            self._bank[rank * self._banks + bank][command],
+            self._group[rank * self._groups + bank // self._per_group][command],
             self._rank[rank][command],
             self._other[rank][command],
         )
         if command == Command.ACTIVATE and len(self.activates[rank]) == 4:
-            time = max(time, self.activates[rank][0] + timing.tFAW)
+            time = max(time, self.activates[rank][0] + self.timing.tFAW)
         elif command == Command.REFRESH:
-            first = rank * timing.banks
-            time = max(time, *(state[Command.REFRESH] for state in self._bank[first : first + timing.banks]))
+            first = rank * self._banks
+            time = max(time, *(state[Command.REFRESH] for state in self._bank[first : first + self._banks]))
         return time
 
     def commit(self, command: Command, rank: int, bank: int, time: int, row: int | None = None) -> None:
         """Issue ``command`` at ``time`` (at or after :meth:`earliest`) and push every later gap."""
-        timing = self.timing
         same_bank, same_group, same_rank, other_ranks = self._scoped[command]
-        index = rank * timing.banks + bank
-        for states, gaps in (
-            ((self._bank[index],), same_bank),
-            ((self._group[rank * timing.bankgroups + bank // timing.banks_per_group],), same_group),
-            ((self._rank[rank],), same_rank),
-            ([self._other[r] for r in range(timing.ranks) if r != rank], other_ranks),
+        index = rank * self._banks + bank
+        for state, gaps in (
+            (self._bank[index], same_bank),
+            (self._group[rank * self._groups + bank // self._per_group], same_group),
+            (self._rank[rank], same_rank),
         ):
-            for state in states:
-                for second, gap in gaps:
+            for second, gap in gaps:
+                if time + gap > state[second]:
+                    state[second] = time + gap
+        if other_ranks:
+            for state in self._others[rank]:
+                for second, gap in other_ranks:
                     if time + gap > state[second]:
                         state[second] = time + gap
         if command == Command.ACTIVATE:

@@ -100,3 +100,23 @@ def test_when_the_port_looks_changes_nothing(by_rows):
         assert len(expected) == 120
         want = {key: math.ceil(cycle * port.ratio) for key, cycle in expected.items()}
         assert done == want, f"seed {seed}"
+
+
+@pytest.mark.parametrize("by_rows", [False, True], ids=["bursts", "rows"])
+def test_the_figures_every_memory_reports(by_rows):
+    """Ten 4 KiB reads: 640 bursts hold a data bus 4 memory cycles each (0.63 ns at 1 GHz)."""
+    env = simpy.Environment()
+    port = DramPort(_Dram(), env, 1000, *device(PRESETS["ddr4-3200"]), by_rows=by_rows)
+    transfers = [_Transfer(env, 4096 * i, 4096, False) for i in range(10)]
+    for transfer in transfers:
+        port.submit(transfer)
+    env.run()
+    dram = _Dram()
+    dram.env, dram.layer_start = env, 0
+    port.end_layer(dram)
+    assert dram.busy_cycles == pytest.approx(640 * 4 * 0.63)
+    assert dram.max_queue_depth == 10
+    assert dram.transactions == 10
+    ends = [transfer.log[0].done for transfer in transfers]
+    assert dram.avg_latency_cycles == pytest.approx(sum(ends) / 10)
+    assert dram.busy_percent == pytest.approx(100 * 640 * 4 * 0.63 / env.now)
