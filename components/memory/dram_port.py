@@ -1,14 +1,15 @@
-"""Where a DRAM device meets simulated time: transfers in, completions out, one event per transfer.
+"""Where a DRAM device meets simulated time: transfers in, completions out, one wake per completion.
 
-The controller model (:mod:`~desim.components.memory.dram_controller`) works in memory cycles
-and only advances when told. This port hands it each transfer at the memory cycle of its arrival
-(``ceil(now / r)``, ``r`` the system cycles per memory cycle, an exact fraction of ``tCK_ns`` and
-``clock_mhz``), then runs it ahead *optimistically*, as if nothing else will arrive, up to the
-first completion it can foresee, and sleeps until then: one SimPy event per completed transfer,
-none per DRAM command. A transfer that arrives while the model is ahead of it rolls the model back
-to the state saved when it was last in step, replays up to the arrival (the same decisions, as
-nothing else had arrived) and goes on from there, so results are those of stepping cycle by
-cycle, whatever the order in which clients hand things over.
+A controller model (:mod:`~desim.components.memory.dram_controller`, burst by burst, or
+:mod:`~desim.components.memory.dram_rows`, by row runs) works in memory cycles and only advances
+when told. This port hands it each transfer at the memory cycle of its arrival (``ceil(now /
+r)``, ``r`` the system cycles per memory cycle, an exact fraction of ``tCK_ns`` and
+``clock_mhz``) and asks it when it next needs looking at (``next_event``): the burst model runs
+ahead as if nothing else will arrive, to its first completion, and rolls back when something
+does; the row model says the earliest cycle at which anything it holds could complete. The port
+sleeps until then (one SimPy event, none per DRAM command), delivers what has completed, and
+asks again. When it looks changes nothing of what the model decides (tested), so results are
+those of stepping cycle by cycle, whatever the order in which clients hand things over.
 """
 
 from __future__ import annotations

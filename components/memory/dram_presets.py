@@ -2,10 +2,15 @@
 
 Every number is a device's datasheet figure as DRAMsim3's device configs carry it (its
 ``configs/*.ini``; DDR4-3200 and HBM2 as tabled in ``../shared/reference/dramsim3/README.md``),
-except LPDDR4-3200, which is JEDEC JESD209-4's speed bin converted at tCK 0.625 ns (18 ns tRCD
-and tRPpb -> 29 cycles, 42 ns tRAS -> 68, 10 ns tRRD -> 16, 40 ns tFAW -> 64, 10 ns tWTR -> 16,
-18 ns tWR -> 29, 7.5 ns tRTP -> 12, 8 Gb tRFCab 280 ns -> 448, tREFI 3.9 us -> 6240). A preset is
-a starting point: ``dram`` takes any of these keys as a parameter to override it.
+except as noted here. HBM2 is the 8 GB stack DRAMsim3 simulates from ``HBM2_8Gb_x128.ini``:
+a channel of 1 GiB is one rank of 16 banks with 2 KiB rows (DRAMsim3 doubles an HBM "column" to
+128 of them and derives the ranks from the channel size, where the reference README tables 2
+ranks of 1 KiB rows), one tRTP of 5 (DRAMsim3's default: it reads neither tRTP_S 4 nor tRTP_L 6),
+tRTRS 2 (its default) and a command queue of 32 per rank (its PER_RANK). LPDDR4-3200 is JEDEC
+JESD209-4's speed bin converted at tCK 0.625 ns (18 ns tRCD and tRPpb -> 29 cycles, 42 ns tRAS
+-> 68, 10 ns tRRD -> 16, 40 ns tFAW -> 64, 10 ns tWTR -> 16, 18 ns tWR -> 29, 7.5 ns tRTP -> 12,
+8 Gb tRFCab 280 ns -> 448, tREFI 3.9 us -> 6240). A preset is a starting point: ``dram`` takes
+any of these keys as a parameter to override it.
 """
 
 from __future__ import annotations
@@ -67,9 +72,10 @@ PRESETS: dict[str, dict[str, object]] = {
         **_CONTROLLER,
         "tCK_ns": 1.0, "CL": 14, "CWL": 4, "tRCD": 14, "tRP": 14, "tRAS": 34,
         "tCCD_S": 1, "tCCD_L": 2, "tRRD_S": 4, "tRRD_L": 6, "tFAW": 30,
-        "tWTR_S": 6, "tWTR_L": 8, "tWR": 16, "tRTP": 4, "tRFC": 260, "tREFI": 3900, "tRTRS": 2,
-        "channels": 8, "ranks": 2, "bankgroups": 4, "banks_per_group": 4, "rows": 32768, "columns": 64,
+        "tWTR_S": 6, "tWTR_L": 8, "tWR": 16, "tRTP": 5, "tRFC": 260, "tREFI": 3900, "tRTRS": 2,
+        "channels": 8, "ranks": 1, "bankgroups": 4, "banks_per_group": 4, "rows": 32768, "columns": 128,
         "bus_bits": 128, "burst_length": 4, "address_mapping": "ro ra bg ba ch co", "dual_command": True,
+        "queue_structure": "per-rank", "command_queue": 32,
     },
 }  # fmt: skip
 

@@ -18,8 +18,17 @@ from desim.components.memory.dram_controller import DramController
 from desim.components.memory.dram_presets import PRESETS, device
 
 REFERENCE = Path(__file__).parent.parent / "data" / "dramsim3"
-DEVICES = {"DDR4-3200": "ddr4-3200"}
-"""The reference's devices this model is held to, by the preset configured as the table says."""
+DEVICES = {"DDR4-3200": "ddr4-3200", "HBM2": "hbm2"}
+"""The reference's devices this model is held to, by the preset configured as DRAMsim3 builds it."""
+KNOWN_GAPS = {
+    ("HBM2", "seq_read", None): "latency under a full queue +43%",
+    ("HBM2", "rand_read", None): "latency under a full queue -39%",
+    ("HBM2", "two_streams", None): "4x the GB/s: DRAMsim3 loses far more to the two streams' row conflicts",
+    ("HBM2", "rw_mix", None): "latency under a full queue +31%",
+    ("HBM2", "tiles_4k", None): "GB/s +15%, latency +23%",
+}
+"""Rows the model does not yet hold (README, "DRAM devices"): expected to fail, strictly, so one
+that starts to hold says so."""
 REDUCED = 20_000
 
 
@@ -66,7 +75,13 @@ def drive(controller: DramController, requests: list[tuple[int, bool]], limit: i
     return last, latency
 
 
-ROWS = [row for row in reference_rows() if row[0] in DEVICES]
+ROWS = [
+    pytest.param(*row, marks=pytest.mark.xfail(reason=KNOWN_GAPS[gap], strict=True))
+    if (gap := (row[0], row[1], row[3])) in KNOWN_GAPS
+    else row
+    for row in reference_rows()
+    if row[0] in DEVICES
+]
 
 
 def test_the_reference_table_was_read():
