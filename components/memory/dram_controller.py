@@ -142,18 +142,36 @@ class Owner:
 
 
 class Served:
-    """What became of one burst (the journal's entry): times in memory cycles."""
+    """What became of one burst (the journal's entry): times in memory cycles.
 
-    __slots__ = ("accepted", "burst", "complete", "how", "issued")
+    ``how`` it met its row (``HIT``, ``OPENED`` it, or a ``CONFLICT`` closed another first);
+    ``taken`` is when its bank took it up, and ``held`` what it waited for until then (``BANK``:
+    its bank serving others, ``REFRESH``: a refresh of its rank, ``DRAIN``: the bus serving the
+    other direction, reads or writes); a refresh while it waited for its bank's commands counts too.
+    """
+
+    __slots__ = ("accepted", "burst", "complete", "held", "how", "issued", "taken")
 
     HIT, OPENED, CONFLICT = 0, 1, 2
+    NOTHING, BANK, REFRESH, DRAIN = 0, 1, 2, 3
 
-    def __init__(self, burst: Burst, accepted: int, issued: int, complete: int, how: int) -> None:
+    def __init__(
+        self,
+        burst: Burst,
+        accepted: int,
+        issued: int,
+        complete: int,
+        how: int,
+        taken: int | None = None,
+        held: int = NOTHING,
+    ) -> None:
         self.burst = burst
         self.accepted = accepted
         self.issued = issued
         self.complete = complete
         self.how = how
+        self.taken = accepted if taken is None else taken
+        self.held = held
 
 
 class DramController:
@@ -357,6 +375,8 @@ class _Channel:
         self.served_counts = [0, 0, 0]
         """Column commands that were row hits, opened a closed bank, or closed another row first."""
         self.refreshes = 0
+        self.refreshed = [-1] * timing.ranks
+        """When each rank was last refreshed."""
 
     def save(self) -> tuple:
         s = self.state
@@ -373,6 +393,7 @@ class _Channel:
             dict(self.writes_pending),
             list(self.served_counts),
             self.refreshes,
+            list(self.refreshed),
             [list(x) for x in s._bank],
             [list(x) for x in s._group],
             [list(x) for x in s._rank],
@@ -397,6 +418,7 @@ class _Channel:
             self.writes_pending,
             self.served_counts,
             self.refreshes,
+            self.refreshed,
             s._bank,
             s._group,
             s._rank,
@@ -459,6 +481,7 @@ class _Channel:
             state.commit(REFRESH, rank, 0, t)
             self.refresh_wait.pop(0)
             self.refreshes += 1
+            self.refreshed[rank] = t
             return REFRESH
         return None
 
@@ -557,7 +580,8 @@ class _Channel:
                 del self.writes_pending[burst.line]
         else:
             self.controller.reads_waiting -= 1
-            self.controller._served(Served(burst, accepted, t, t + self.timing.read_delay, how))
+            held = Served.REFRESH if self.refreshed[rank] >= accepted else Served.NOTHING
+            self.controller._served(Served(burst, accepted, t, t + self.timing.read_delay, how, held=held))
         if self.close_page and not any(e.queue == b and e.row == burst.row for e, _ in queue):
             # Close the row as soon as it may be (an auto-precharge).
             pre = state.earliest(PRECHARGE, rank, bank)

@@ -36,10 +36,12 @@ class DramPassage(NamedTuple):
     port: DramPort
     arrived: float
     accepted: float
+    taken: float
     issued: float
     data: float
     done: float
     how: int
+    held: int
 
     @property
     def handed_over(self) -> float:
@@ -48,9 +50,14 @@ class DramPassage(NamedTuple):
 
     def segments(self) -> list[tuple[str, float]]:
         port, out = self.port, []
+        if self.held == Served.REFRESH:
+            commands = port.refresh_label
+        else:
+            commands = port.row_label if self.how != Served.HIT else port.queue_label
         for label, start, end in (
             (port.full_label, self.arrived, self.accepted),
-            (port.row_label if self.how != Served.HIT else port.queue_label, self.accepted, self.issued),
+            (port.held_labels[self.held], self.accepted, self.taken),
+            (commands, self.taken, self.issued),
             (port.latency_label, self.issued, self.data),
             (port.transfer_label, self.data, self.done),
         ):
@@ -86,6 +93,15 @@ class DramPort:
         self.row_label = f"{self.name} row conflict"
         self.latency_label = f"{self.name} latency"
         self.transfer_label = f"{self.name} transfer"
+        self.bank_label = f"{self.name} bank busy"
+        self.refresh_label = f"{self.name} refresh"
+        self.turnaround_label = f"{self.name} turnaround"
+        self.held_labels = {
+            Served.NOTHING: self.queue_label,
+            Served.BANK: self.bank_label,
+            Served.REFRESH: self.refresh_label,
+            Served.DRAIN: self.turnaround_label,
+        }
         self._wake_at = math.inf
         """When the soonest wake asked for falls (system cycles)."""
         self._pending = False
@@ -93,7 +109,16 @@ class DramPort:
         self.reset_counters()
 
     def stall_causes(self) -> list[str]:
-        return [self.full_label, self.queue_label, self.row_label, self.latency_label, self.transfer_label]
+        return [
+            self.full_label,
+            self.queue_label,
+            self.bank_label,
+            self.refresh_label,
+            self.turnaround_label,
+            self.row_label,
+            self.latency_label,
+            self.transfer_label,
+        ]
 
     def peak_bytes_per_cycle(self) -> float:
         org = self.organisation
@@ -183,9 +208,10 @@ class DramPort:
         ratio = self.ratio
         arrived = float(transfer.submitted_at)
         accepted = max(arrived, float(served.accepted * ratio))
-        issued = max(accepted, float(served.issued * ratio))
+        taken = max(accepted, float(served.taken * ratio))
+        issued = max(taken, float(served.issued * ratio))
         done = float(self.env.now)
         data = min(done, max(issued, float((served.issued + self.timing.CL) * ratio)))
         self._waited += issued - arrived
         self._transit += done - arrived
-        return DramPassage(self, arrived, accepted, issued, data, done, served.how)
+        return DramPassage(self, arrived, accepted, taken, issued, data, done, served.how, served.held)

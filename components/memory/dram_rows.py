@@ -223,7 +223,12 @@ class _Channel:
         """Bursts in each queue."""
         every_bank = timing.ranks * timing.banks
         self.work: list[list | None] = [None] * every_bank
-        """Per bank, the run it serves: ``[run, accepted, next command, its earliest cycle, how]``."""
+        """Per bank, the run it serves: ``[run, accepted, next command, its earliest cycle, how,
+        taken, held]`` (see :class:`Served`)."""
+        self.freed = [-1] * every_bank
+        """When each bank last finished a run."""
+        self.refreshed = [-1] * timing.ranks
+        """When each rank was last refreshed."""
         self.opening: dict[int, list] = {}
         """The banks whose run waits for its row (precharge, activate) or its first column command."""
         self.fixed = [0, 0]
@@ -232,7 +237,7 @@ class _Channel:
         self.hits = [0] * every_bank
         self.streams: list[list] = []
         """Runs on the data bus: ``[run, accepted, how, first column, bursts left, rate, since when,
-        the cycle of its last column command at that rate]``."""
+        the cycle of its last column command at that rate, its bank's work entry]``."""
         self.draining = 0
         self.row_free = 0
         """The first cycle with the row command bus free."""
@@ -326,19 +331,22 @@ class _Channel:
         if not ended:
             return
         self.streams = [stream for stream in self.streams if stream[7] > t]
-        for run, accepted, how, first, *_ in ended:
-            self._column_end(run, accepted, how, first, t)
+        for stream in ended:
+            self._column_end(stream[8], stream[3], t)
         self._rates(t)
 
-    def _column_end(self, run: Run, accepted: int, how: int, first: int, t: int) -> None:
+    def _column_end(self, current: list, first: int, t: int) -> None:
+        """The run a bank serves (its work entry) issues its last column command at ``t``."""
+        run, accepted, _, _, how, taken, held = current
         b, state = run.bank, self.state
         command = WRITE if run.is_write else READ
         state.commit(command, run.rank, b - run.rank * self.banks, t)
         self.work[b] = None
+        self.freed[b] = t
         self.served_counts[how] += run.n
         self.bursts_done += run.n
         if not run.is_write:
-            self.controller._served(Served(run, accepted, first, t + self.timing.read_delay, how))
+            self.controller._served(Served(run, accepted, first, t + self.timing.read_delay, how, taken, held))
         if self.close_page and not any(r.bank == b and r.row == run.row for q in self.queues for r, _ in q):
             rank, bank = divmod(b, self.banks)
             pre = state.earliest(PRECHARGE, rank, bank)
@@ -374,7 +382,15 @@ class _Channel:
                         pick = j
                         break
             chosen, accepted = queue[pick]
-            work[b] = self.opening[b] = [chosen, accepted, None, 0, Served.HIT]
+            if accepted == t:
+                held = Served.NOTHING
+            elif self.freed[b] == t:
+                held = Served.BANK
+            elif self.refreshed[chosen.rank] == t:
+                held = Served.REFRESH
+            else:
+                held = Served.DRAIN
+            work[b] = self.opening[b] = [chosen, accepted, None, 0, Served.HIT, t, held]
         if not taken:
             return False
         kept = []
@@ -431,17 +447,17 @@ class _Channel:
 
     def _stream(self, b: int, current: list, t: int) -> bool:
         """The run starts streaming at ``t``; whether it ended there (one burst)."""
-        run, accepted, _, _, how = current
+        run = current[0]
         self.hits[b] += run.n
         del self.opening[b]
         self.fixed[int(run.is_write)] -= max(0, run.n - self.depth)
         if run.n == 1:  # one column command: it is the last
-            self._column_end(run, accepted, how, t, t)
+            self._column_end(current, t, t)
             return True
         # The first column command goes now; the other n - 1 stream.
         command = WRITE if run.is_write else READ
         self.state.commit(command, run.rank, b - run.rank * self.banks, t)
-        self.streams.append([run, accepted, how, t, run.n - 1, 0.0, t, NEVER])
+        self.streams.append([run, current[1], current[4], t, run.n - 1, 0.0, t, NEVER, current])
         self._rates(t)
         return False
 
@@ -459,6 +475,7 @@ class _Channel:
         state.commit(REFRESH, rank, 0, t)
         self.refresh_wait.pop(0)
         self.refreshes += 1
+        self.refreshed[rank] = t
 
     # -- streaming ---------------------------------------------------------------------------
 

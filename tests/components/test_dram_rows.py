@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desim.components.memory.dram_controller import DramController
+from desim.components.memory.dram_controller import DramController, Served
 from desim.components.memory.dram_presets import PRESETS, device
 from desim.components.memory.dram_rows import RowController
 
@@ -79,3 +79,58 @@ def test_one_run_streams_at_its_banks_pace():
     assert served.issued == timing.tRCD
     assert cycle == timing.tRCD + 63 * max(timing.tCCD_L, timing.burst_cycles) + timing.CL + timing.burst_cycles
     assert owner.token == "a"
+
+
+def _served(controller: RowController, until: int) -> dict:
+    controller.advance(until)
+    return {owner.token: served for _, owner, served in controller.completed(until)}
+
+
+def test_what_a_run_waited_for():
+    """The waits the ledger charges, derived by hand on DDR4-3200 (tRCD = CL = tRP = 22, tCCD_L 8,
+    tRTP 12, tRFC 560, a burst 4 cycles, a transaction queue of 32 bursts, command queues of 8;
+    rows 256 KiB apart share a bank, bank groups are 8 KiB apart)."""
+    params = PRESETS["ddr4-3200"]
+
+    # Bank busy: B's row is in A's bank. A activates at 0, reads at 22 + 8k, its last at 526.
+    # B comes in once A's queue share is under 32 bursts (55 - (t - 22) / 8 < 32: t = 207),
+    # its bank takes it when A ends (526), precharges at 526 + tRTP = 538, activates at 560,
+    # reads from 582 to 1086, done 26 later.
+    controller = RowController(*device(params))
+    controller.add(0, KIB4, False, "A", 0)
+    controller.add(1 << 18, KIB4, False, "B", 0)
+    served = _served(controller, 2000)
+    b = served["B"]
+    assert (b.accepted, b.taken, b.held, b.issued, b.complete) == (207, 526, Served.BANK, 582, 1112)
+    assert b.how == Served.CONFLICT
+    assert (served["A"].held, served["A"].complete) == (Served.NOTHING, 552)
+
+    # Refresh: rank 0's first refresh falls due at tREFI / ranks - 1 = 6239. Bank 0 is open (a read
+    # at 6000), so the refresh precharges it at 6239 and refreshes at 6261; a read arriving at 6239
+    # is taken then, activates tRFC later (6821) and reads at 6843.
+    controller = RowController(*device(params))
+    controller.advance(6000)
+    controller.add(0, 64, False, "open", 6000)
+    controller.advance(6239)
+    controller.add(64, 64, False, "R", 6239)
+    r = _served(controller, 8000)["R"]
+    assert (r.accepted, r.taken, r.held, r.issued, r.complete) == (6239, 6261, Served.REFRESH, 6843, 6869)
+    # The burst model has the same refresh, and charges the read's whole wait to it.
+    bursts = DramController(*device(params))
+    bursts.run(6000)
+    bursts.add(0, 64, False, "open", 6000)
+    bursts.run(6239)
+    bursts.add(64, 64, False, "R", 6239)
+    bursts.run(8000)
+    (r,) = [served for _, owner, served in bursts.completed(8000) if owner.token == "R"]
+    assert (r.accepted, r.taken, r.held, r.issued, r.complete) == (6239, 6239, Served.REFRESH, 6843, 6869)
+
+    # Turnaround: 32 writes fill the write queue, so it drains before the read behind them. They
+    # write bank 0 from 22, 8 apart; the last is taken at 262, and so is the read (bank 4, 8 KiB
+    # up): it activates then and reads once the last write (270) allows, 16 + 4 + tWTR_S 4 later.
+    controller = RowController(*device(params))
+    for i in range(32):
+        controller.add(64 * i, 64, True, f"W{i}", 0)
+    controller.add(8192, 64, False, "R", 0)
+    r = _served(controller, 2000)["R"]
+    assert (r.accepted, r.taken, r.held, r.issued, r.complete) == (0, 262, Served.DRAIN, 294, 320)
