@@ -197,6 +197,9 @@ class DramController:
         self._sequence = 0
         self.reads_waiting = 0
         """Reads accepted and not yet issued: each will complete."""
+        self.activity: list[tuple] | None = None
+        """When a list, what the banks and ranks did, for a trace: ``(channel, rank, bank, start,
+        end, burst)`` for a column command (bank None: a refresh), in time order."""
         self._look_ahead: tuple | None = None
         """The state saved before :meth:`next_event` ran ahead, while it is ahead."""
 
@@ -326,15 +329,18 @@ class DramController:
             list(self._ready),
             self._sequence,
             self.reads_waiting,
+            None if self.activity is None else len(self.activity),
             [channel.save() for channel in self.channels],
         )
 
     def restore(self, saved: tuple) -> None:
         """Go back to a :meth:`save` (bursts added since stay in the inbox)."""
-        clk, counts, ready, sequence, waiting, channels = saved
+        clk, counts, ready, sequence, waiting, done, channels = saved
         self.clk, self.head, self._counts, self._ready, self._sequence = clk, 0, counts, ready, sequence
         self.reads_waiting = waiting
         self.journal.clear()
+        if self.activity is not None:
+            del self.activity[done or 0 :]
         for channel, state in zip(self.channels, channels, strict=True):
             channel.restore(state)
 
@@ -482,6 +488,9 @@ class _Channel:
             self.refresh_wait.pop(0)
             self.refreshes += 1
             self.refreshed[rank] = t
+            activity = self.controller.activity
+            if activity is not None:
+                activity.append((self.index, rank, None, t, t + self.timing.tRFC, None))
             return REFRESH
         return None
 
@@ -567,6 +576,9 @@ class _Channel:
         state.commit(command, rank, bank, t)
         self.hits[b] += 1
         del queue[i]
+        activity = self.controller.activity
+        if activity is not None:
+            activity.append((self.index, rank, bank, t, t + self.timing.burst_cycles, burst))
         if self.closed[b] >= accepted:
             how = Served.CONFLICT
         else:

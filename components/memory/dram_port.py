@@ -80,6 +80,7 @@ class DramPort:
         by_rows: bool = False,
     ) -> None:
         self.env = env
+        self.dram = dram
         self.name = dram.name
         self.timing = timing
         self.organisation = organisation
@@ -126,6 +127,9 @@ class DramPort:
         return float(per_cycle / self.ratio)
 
     def reset_counters(self) -> None:
+        """A layer begins: counts start afresh, and the banks' activity is recorded if it is traced."""
+        self.controller.advance(self._memory_cycle(self.env.now))  # in step, so nothing recorded is undone
+        self.controller.activity = [] if self.dram.trace is not None else None
         self.transfers = 0
         self._waited = self._transit = 0.0
         self._most = len(self._transfers)
@@ -136,6 +140,9 @@ class DramPort:
         return [sum(channel.served_counts[i] for channel in self.controller.channels) for i in range(3)]
 
     def end_layer(self, dram: Component) -> None:
+        if self.controller.activity:
+            self.controller.advance(self._memory_cycle(self.env.now))
+            self._draw(self.controller.activity)
         hits, opened, conflicts = (now - then for now, then in zip(self._served_counts(), self._counts, strict=True))
         dram.row_hits, dram.row_misses, dram.row_conflicts = hits, opened + conflicts, conflicts
         dram.refreshes = sum(channel.refreshes for channel in self.controller.channels) - self._refreshes
@@ -196,6 +203,8 @@ class DramPort:
         controller = self.controller
         now = self.env.now
         controller.advance(self._memory_cycle(now))
+        if controller.activity:
+            self._draw(controller.activity)
         finished = controller.completed(int(now) * self._memory // self._per)
         for _, owner, last in finished:
             transfer = self._transfers.pop(owner)
@@ -203,6 +212,22 @@ class DramPort:
         self._look_ahead()
         for _, owner, _ in finished:
             owner.token.advance()
+
+    def _draw(self, activity: list[tuple]) -> None:
+        """Put what the banks did (runs or bursts, and refreshes) on the trace, a track per bank."""
+        trace, ratio, org = self.dram.trace, self.ratio, self.organisation
+        if trace is not None:
+            for channel, rank, bank, start, end, item in activity:
+                where = (f"channel {channel} " if org.channels > 1 else "") + (f"rank {rank} " if org.ranks > 1 else "")
+                if item is None:
+                    trace.slice(self.name, f"{where}refresh", "refresh", float(start * ratio), float(end * ratio))
+                    continue
+                transfer = item.owner.token
+                tensor = getattr(getattr(transfer.owner, "tile", None), "tensor", None)
+                name = f"{'write' if item.is_write else 'read'} {tensor or ''}".rstrip()
+                row = f"row {item.row}"
+                trace.slice(self.name, f"{where}bank {bank}", name, float(start * ratio), float(end * ratio), row=row)
+        activity.clear()
 
     def _passage(self, transfer: Transfer, served: Served) -> DramPassage:
         ratio = self.ratio

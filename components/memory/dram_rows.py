@@ -76,6 +76,9 @@ class RowController:
         self._sequence = 0
         self._soon: float | None = None
         self._writes_waiting = 0
+        self.activity: list[tuple] | None = None
+        """When a list, what the banks and ranks did, for a trace: ``(channel, rank, bank, start,
+        end, run)`` for a run served (bank None: a refresh), in the order they end."""
         """Runs of writes in the inbox, not yet taken in."""
         """The next cycle :meth:`advance` found something due (None: an arrival since)."""
 
@@ -347,6 +350,10 @@ class _Channel:
         self.bursts_done += run.n
         if not run.is_write:
             self.controller._served(Served(run, accepted, first, t + self.timing.read_delay, how, taken, held))
+        activity = self.controller.activity
+        if activity is not None:
+            end = t + self.timing.burst_cycles
+            activity.append((run.channel, run.rank, b - run.rank * self.banks, taken, end, run))
         if self.close_page and not any(r.bank == b and r.row == run.row for q in self.queues for r, _ in q):
             rank, bank = divmod(b, self.banks)
             pre = state.earliest(PRECHARGE, rank, bank)
@@ -476,6 +483,9 @@ class _Channel:
         self.refresh_wait.pop(0)
         self.refreshes += 1
         self.refreshed[rank] = t
+        activity = self.controller.activity
+        if activity is not None:
+            activity.append((self.index, rank, None, t, t + self.timing.tRFC, None))
 
     # -- streaming ---------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class _Transfer:
 
 class _Dram:
     name = "dram"
+    trace = None
 
 
 def _client(env, port, rng, arrivals, done, name, count):
@@ -120,3 +121,39 @@ def test_the_figures_every_memory_reports(by_rows):
     ends = [transfer.log[0].done for transfer in transfers]
     assert dram.avg_latency_cycles == pytest.approx(sum(ends) / 10)
     assert dram.busy_percent == pytest.approx(100 * 640 * 4 * 0.63 / env.now)
+
+
+class _Trace:
+    def __init__(self) -> None:
+        self.slices: list[tuple] = []
+
+    def slice(self, owner, track, name, start, end, **args):
+        self.slices.append((owner, track, name, round(start, 2), round(end, 2)))
+
+
+def test_the_banks_and_refreshes_on_the_trace():
+    """A read opening bank 0 at memory cycle 6000 streams its one burst 6022-6026; rank 0's first
+    refresh falls due at 6239, precharges the bank, refreshes at 6261 for tRFC 560; another read
+    (6350) waits for it: activates at 6821, reads at 6843, its burst done at 6847. At 1 GHz a
+    memory cycle is 0.63 system cycles."""
+    env = simpy.Environment()
+    dram = _Dram()
+    dram.trace = _Trace()
+    port = DramPort(dram, env, 1000, *device(PRESETS["ddr4-3200"]), by_rows=True)
+    port.reset_counters()
+
+    def client():
+        yield env.timeout(3780)  # memory cycle 6000
+        port.submit(_Transfer(env, 0, 64, False))
+        yield env.timeout(220)  # memory cycle 6350
+        later = _Transfer(env, 64, 64, False)
+        port.submit(later)
+        yield later.done
+
+    env.process(client())
+    env.run()
+    assert dram.trace.slices[:3] == [
+        ("dram", "rank 0 bank 0", "read", 3780.0, 3796.38),
+        ("dram", "rank 0 refresh", "refresh", 3944.43, 4297.23),
+        ("dram", "rank 0 bank 0", "read", 4000.5, 4313.61),
+    ]
