@@ -36,8 +36,14 @@ PIPE = "pipe"
 GRANULARITIES = ("auto", "burst", "row")
 
 
+MAX_DEVICE_CYCLES = 1 << 20
+"""Longest timing a device parameter may give (memory cycles): JEDEC's are at most tens of thousands."""
+PIPE_KEYS = ("bandwidth_bytes_per_cycle", "latency_cycles", "scheduling", "banks", "row_bytes", "row_miss_cycles")
+"""The pipe's own parameters, which a device preset does not use."""
+
+
 def _cycles(description: str) -> Param:
-    return Param(int, None, "cycles", description, minimum=0, maximum=MAX_LATENCY)
+    return Param(int, None, "cycles", description, minimum=0, maximum=MAX_DEVICE_CYCLES)
 
 
 class Dram(Memory):
@@ -80,7 +86,7 @@ class Dram(Memory):
         int, 0, "cycles", "extra service for a transaction whose row is not open", minimum=0, maximum=MAX_LATENCY
     )
     preset = Param(str, PIPE, choices=(PIPE, *PRESETS), description="a DRAM device, or pipe: a bandwidth and a latency")
-    tCK_ns = Param(float, None, "ns", "the memory clock period (device presets)", positive=True)
+    tCK_ns = Param(float, None, "ns", "the memory clock period (device presets)", minimum=0.01, maximum=1000)
     CL = _cycles("read command to data")
     CWL = _cycles("write command to data")
     tRCD = _cycles("activate to read or write")
@@ -131,9 +137,14 @@ class Dram(Memory):
 
     tensor_read_bytes = Stat("bytes", "bytes read, by tensor (tensor: bytes)", initial={})
     tensor_write_bytes = Stat("bytes", "bytes written, by tensor (tensor: bytes)", initial={})
-    row_hits = Stat("transactions", "transactions (bursts, with a preset) to an open row")
-    row_misses = Stat("transactions", "transactions (bursts, with a preset) that opened a row")
-    row_conflicts = Stat("bursts", "bursts whose bank had another row open (precharge, then activate)")
+    row_hits = Stat(
+        "transactions",
+        "transactions to an open row (with a preset: bursts to a row already read or written since it opened)",
+    )
+    row_misses = Stat(
+        "transactions", "transactions that opened a row (with a preset: the first burst after each activate)"
+    )
+    row_conflicts = Stat("precharges", "with a preset: rows closed for a request to another row (each then activated)")
     refreshes = Stat("refreshes", "refresh commands (device presets)")
     busy_percent = Stat("%", "share of the layer's cycles the data bus was busy (of every channel's, with a preset)")
     avg_queue_depth = Stat("transactions", "mean transactions waiting to be served (total wait / layer cycles)")
@@ -142,13 +153,20 @@ class Dram(Memory):
         super().__init__(name, params)
         self.device = None
         """The device's (timing, organisation, settings), with a preset."""
+        given = dict(params or {})
         if self.preset == PIPE:
-            unused = [key for key in DEVICE_KEYS if getattr(self, key) is not None]
+            unused = [key for key in (*DEVICE_KEYS, "granularity") if key in given]
             if unused:
                 raise DesimError(
                     "is a device parameter: set a preset (ddr4-3200, hbm2, ...) to use it", key=f"{name}.{unused[0]}"
                 )
             return
+        unused = [key for key in PIPE_KEYS if key in given]
+        if unused:
+            raise DesimError(
+                f"is a parameter of the bandwidth pipe, which preset {self.preset!r} replaces",
+                key=f"{name}.{unused[0]}",
+            )
         preset = PRESETS[self.preset]
         values = {}
         for key in DEVICE_KEYS:
@@ -156,8 +174,16 @@ class Dram(Memory):
             values[field] = given if given is not None else preset.get(field)
         try:
             self.device = device({key: value for key, value in values.items() if value is not None})
-        except ValueError as error:
-            raise DesimError(str(error), key=name) from None
+        except ValueError as error:  # the message starts with the field it is about
+            field = str(error).split()[0]
+            key = next((key for key in DEVICE_KEYS if _DEVICE_NAME.get(key, key) == field), None)
+            raise DesimError(str(error), key=f"{name}.{key}" if key else name) from None
+        timing, organisation = self.device[0], self.device[1]
+        banks = organisation.channels * timing.ranks * timing.banks
+        if banks > MAX_BANKS:
+            raise DesimError(
+                f"has {banks:,} banks over its channels and ranks; desim keeps at most {MAX_BANKS:,}", key=name
+            )
 
     def elaborate(self, env: simpy.Environment, system: System) -> None:
         super().elaborate(env, system)

@@ -379,7 +379,8 @@ class _Channel:
         self.drain_low = settings.write_drain_low
         self.dual = settings.dual_command
         self.served_counts = [0, 0, 0]
-        """Column commands that were row hits, opened a closed bank, or closed another row first."""
+        """Column commands to a row already used since it opened (hits) or the first after its
+        activate (misses), and precharges closing a row for another (conflicts)."""
         self.refreshes = 0
         self.refreshed = [-1] * timing.ranks
         """When each rank was last refreshed."""
@@ -498,7 +499,8 @@ class _Channel:
         """The command entry ``i`` of ``queue`` needs next, or None while the rules hold it back.
 
         A row is closed only for its bank's oldest request in the queue, and (``fr-fcfs``) only
-        once no request waits for the open row or ``row_hit_cap`` hits have gone since it opened.
+        once no request waits for the open row or ``row_hit_cap`` hits have gone since it opened;
+        ``fcfs`` closes it for the oldest request at once.
         """
         burst = queue[i][0]
         b = burst.queue
@@ -511,8 +513,12 @@ class _Channel:
             return ACTIVATE
         if i and any(e.queue == b for e, _ in queue[:i]):
             return None
-        if self.hits[b] < self.cap and any(e.queue == b and e.row == open_row for e, _ in queue[i + 1 :]):
-            return None
+        if (
+            self.first_ready
+            and self.hits[b] < self.cap
+            and any(e.queue == b and e.row == open_row for e, _ in queue[i + 1 :])
+        ):
+            return None  # fr-fcfs: the row's hits behind it go first, up to the cap
         return PRECHARGE
 
     def _candidate(self, q: int, t: int, column_only: bool | None) -> tuple[Command, int] | None:
@@ -572,8 +578,10 @@ class _Channel:
         if command == PRECHARGE:
             state.commit(PRECHARGE, rank, bank, t)
             self.closed[b] = t
+            self.served_counts[Served.CONFLICT] += 1
             return
         state.commit(command, rank, bank, t)
+        self.served_counts[Served.OPENED if self.hits[b] == 0 else Served.HIT] += 1
         self.hits[b] += 1
         del queue[i]
         activity = self.controller.activity
@@ -583,7 +591,6 @@ class _Channel:
             how = Served.CONFLICT
         else:
             how = Served.OPENED if self.opened[b] >= accepted else Served.HIT
-        self.served_counts[how] += 1
         if command == WRITE:
             left = self.writes_pending[burst.line] - 1
             if left:

@@ -50,10 +50,7 @@ class DramPassage(NamedTuple):
 
     def segments(self) -> list[tuple[str, float]]:
         port, out = self.port, []
-        if self.held == Served.REFRESH:
-            commands = port.refresh_label
-        else:
-            commands = port.row_label if self.how != Served.HIT else port.queue_label
+        commands = port.refresh_label if self.held == Served.REFRESH else port.how_labels[self.how]
         for label, start, end in (
             (port.full_label, self.arrived, self.accepted),
             (port.held_labels[self.held], self.accepted, self.taken),
@@ -94,6 +91,9 @@ class DramPort:
         self.row_label = f"{self.name} row conflict"
         self.latency_label = f"{self.name} latency"
         self.transfer_label = f"{self.name} transfer"
+        self.miss_label = f"{self.name} row miss"
+        self.how_labels = {Served.HIT: self.queue_label, Served.OPENED: self.miss_label}
+        self.how_labels[Served.CONFLICT] = self.row_label
         self.bank_label = f"{self.name} bank busy"
         self.refresh_label = f"{self.name} refresh"
         self.turnaround_label = f"{self.name} turnaround"
@@ -117,6 +117,7 @@ class DramPort:
             self.refresh_label,
             self.turnaround_label,
             self.row_label,
+            self.miss_label,
             self.latency_label,
             self.transfer_label,
         ]
@@ -143,13 +144,13 @@ class DramPort:
         if self.controller.activity:
             self.controller.advance(self._memory_cycle(self.env.now))
             self._draw(self.controller.activity)
-        hits, opened, conflicts = (now - then for now, then in zip(self._served_counts(), self._counts, strict=True))
-        dram.row_hits, dram.row_misses, dram.row_conflicts = hits, opened + conflicts, conflicts
+        hits, misses, conflicts = (now - then for now, then in zip(self._served_counts(), self._counts, strict=True))
+        dram.row_hits, dram.row_misses, dram.row_conflicts = hits, misses, conflicts
         dram.refreshes = sum(channel.refreshes for channel in self.controller.channels) - self._refreshes
         dram.transactions = self.transfers
         # The figures every memory reports: the data bus's busy cycles (a channel's on average),
         # the wait to be served and the time through, summed over transfers; the most in flight.
-        bursts = hits + opened + conflicts
+        bursts = hits + misses
         dram.busy_cycles = float(bursts * self.timing.burst_cycles * self.ratio / self.organisation.channels)
         dram.queue_wait_cycles = self._waited
         dram.max_queue_depth = self._most

@@ -75,12 +75,15 @@ class RowController:
         self._ready: list[tuple[int, int, Owner, Served]] = []
         self._sequence = 0
         self._soon: float | None = None
+        """Once :attr:`clk` is settled, the next cycle something is due on a busy channel (None:
+        not settled, or something arrived since)."""
+        self._step: float = 0
+        """Once :attr:`clk` is settled, the next cycle something is due on any channel."""
         self._writes_waiting = 0
+        """Runs of writes in the inbox, not yet taken in."""
         self.activity: list[tuple] | None = None
         """When a list, what the banks and ranks did, for a trace: ``(channel, rank, bank, start,
         end, run)`` for a run served (bank None: a refresh), in the order they end."""
-        """Runs of writes in the inbox, not yet taken in."""
-        """The next cycle :meth:`advance` found something due (None: an arrival since)."""
 
     # -- handing over ------------------------------------------------------------------------
 
@@ -261,8 +264,9 @@ class _Channel:
         self.slot = max(burst, timing.tCCD_S)
         """Cycles a burst holds the data bus between column commands of different groups."""
         self.served_counts = [0, 0, 0]
+        """Column commands that hit a row used since it opened, that were the first after its
+        activate (misses), and precharges closing a row for another (conflicts)."""
         self.refreshes = 0
-        self.bursts_done = 0
 
     # -- accepting ---------------------------------------------------------------------------
 
@@ -346,8 +350,6 @@ class _Channel:
         state.commit(command, run.rank, b - run.rank * self.banks, t)
         self.work[b] = None
         self.freed[b] = t
-        self.served_counts[how] += run.n
-        self.bursts_done += run.n
         if not run.is_write:
             self.controller._served(Served(run, accepted, first, t + self.timing.read_delay, how, taken, held))
         activity = self.controller.activity
@@ -449,12 +451,16 @@ class _Channel:
                 current[2], current[3] = READ, state.earliest(WRITE if run.is_write else READ, rank, bank)
             else:
                 state.commit(PRECHARGE, rank, bank, t)
+                self.served_counts[Served.CONFLICT] += 1
                 current[2], current[3] = ACTIVATE, state.earliest(ACTIVATE, rank, bank)
         return freed
 
     def _stream(self, b: int, current: list, t: int) -> bool:
         """The run starts streaming at ``t``; whether it ended there (one burst)."""
         run = current[0]
+        counts = self.served_counts
+        counts[Served.OPENED if self.hits[b] == 0 else Served.HIT] += 1
+        counts[Served.HIT] += run.n - 1
         self.hits[b] += run.n
         del self.opening[b]
         self.fixed[int(run.is_write)] -= max(0, run.n - self.depth)
@@ -508,10 +514,10 @@ class _Channel:
         if len(ranks) > 1:  # the chance that the next burst is another rank's, each switch costing tRTRS
             switch = (1 - sum((n / count) ** 2 for n in ranks.values())) * count / (count - 1)
             slot += self.timing.tRTRS * switch
-        capacity, left, pace = 1 / slot, count, 1 / self.pace
+        capacity, left, most = 1 / slot, count, 1 / self.pace  # bursts a cycle: the bus's, a group's
         for members in sorted(groups.values(), key=len, reverse=True):
             share = capacity / left
-            rate = pace / len(members) if share * len(members) > pace else share
+            rate = most / len(members) if share * len(members) > most else share
             for stream in members:
                 stream[5] = rate
                 stream[7] = math.ceil(stream[6] + stream[4] / rate - 1e-9)

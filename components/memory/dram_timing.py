@@ -90,6 +90,10 @@ class DramTiming:
         ):
             if longer < shorter:
                 raise ValueError(f"{name} ({longer}) is shorter than {name[:-1]}S ({shorter})")
+        if self.tREFI <= self.tRFC:
+            raise ValueError(
+                f"tREFI ({self.tREFI}) must be longer than tRFC ({self.tRFC}): a rank would never leave refresh"
+            )
         object.__setattr__(self, "gaps", self._gaps())
 
     @property

@@ -99,3 +99,17 @@ def test_bandwidth_and_latency_match_dramsim3(name, pattern, requests, limit, gb
     assert len(stream) * 64 / ns == pytest.approx(gbps, rel=0.10)
     if latency is not None:
         assert mean * timing.tCK_ns == pytest.approx(latency, rel=0.15)
+
+
+def test_fcfs_serves_in_order_without_waiting_for_a_refresh():
+    """Same bank: row 0, row 1, row 0 again, all taken in at cycle 0 and queued for the bank then.
+    FCFS closes row 0 for the second read at once (its precharge may not wait for the third, a
+    hit, behind it): ACT 1, read 23 (tRCD 22), PRE at 1 + tRAS 52 = 53 (after read + tRTP 12),
+    ACT 75 (tRP 22), read 97, PRE 127, ACT 149, read 171; each read's data CL + a burst (26) on."""
+    params = {**PRESETS["ddr4-3200"], "scheduler": "fcfs"}
+    controller = DramController(*device(params))
+    for key, address in enumerate((0, 1 << 18, 64)):
+        controller.add(address, 64, False, key, 0)
+    controller.run(1000)
+    done = {owner.token: cycle for cycle, owner, _ in controller.completed(1000)}
+    assert done == {0: 23 + 26, 1: 97 + 26, 2: 171 + 26}
