@@ -137,9 +137,40 @@ links:
   - [sram_ofmap.memory, bus.clients]
   - [bus.memory, dram.clients]
 """,
+    "device.yaml": """\
+# A small system over a DRAM device, some of its timing and organisation given.
+name: fuzz_device
+word_bytes: 1
+clock_mhz: 1000
+
+components:
+  array:       {kind: systolic_array, rows: 4, cols: 4, dataflow: ws}
+  sram_ifmap:  {kind: scratchpad, operand: ifmap, capacity_bytes: 256}
+  sram_filter: {kind: scratchpad, operand: filter, capacity_bytes: 256}
+  sram_ofmap:  {kind: scratchpad, operand: ofmap, capacity_bytes: 256}
+  dram:
+    kind: dram
+    preset: ddr4-3200
+    transaction_bytes: 128
+    tRCD: 22
+    tREFI: 12480
+    channel_count: 2
+    address_mapping: ro ra ba bg co ch
+    row_hit_cap: 4
+    granularity: auto
+
+links:
+  - {from: array.ifmap, to: sram_ifmap.compute}
+  - {from: array.filter, to: sram_filter.compute}
+  - {from: array.ofmap, to: sram_ofmap.compute}
+  - [sram_ifmap.memory, dram.clients]
+  - [sram_filter.memory, dram.clients]
+  - [sram_ofmap.memory, dram.clients]
+""",
 }
 """Small valid architectures to mutate, by file name (which says the format): SCALE-Sim configs
-with ideal memory (v2 keys) and with a finite one (v1 keys), and a YAML system with a real DRAM."""
+with ideal memory (v2 keys) and with a finite one (v1 keys), a YAML system with a bandwidth-pipe
+DRAM and one over a DRAM device."""
 
 TOPOLOGY_BASES = {
     "conv": f"""\
