@@ -85,6 +85,7 @@ class DramPort:
         # System cycles per memory cycle, exactly as the decimals were written.
         self.ratio = Fraction(repr(float(timing.tCK_ns))) * Fraction(repr(float(clock_mhz))) / 1000
         self._per, self._memory = self.ratio.numerator, self.ratio.denominator
+        self._ratio = float(self.ratio)
         """``per`` system cycles are ``memory`` memory cycles."""
         self.full_label = f"{self.name} queue full"
         self.queue_label = f"{self.name} queue"
@@ -231,13 +232,13 @@ class DramPort:
         activity.clear()
 
     def _passage(self, transfer: Transfer, served: Served) -> DramPassage:
-        ratio = self.ratio
+        ratio = self._ratio  # a float will do: these times only split a wait among its causes
         arrived = float(transfer.submitted_at)
-        accepted = max(arrived, float(served.accepted * ratio))
-        taken = max(accepted, float(served.taken * ratio))
-        issued = max(taken, float(served.issued * ratio))
+        accepted = max(arrived, served.accepted * ratio)
+        taken = max(accepted, served.taken * ratio)
+        issued = max(taken, served.issued * ratio)
         done = float(self.env.now)
-        data = min(done, max(issued, float((served.issued + self.timing.CL) * ratio)))
+        data = min(done, max(issued, (served.issued + self.timing.CL) * ratio))
         self._waited += issued - arrived
         self._transit += done - arrived
         return DramPassage(self, arrived, accepted, taken, issued, data, done, served.how, served.held)
