@@ -85,8 +85,8 @@ class DramPort:
         # System cycles per memory cycle, exactly as the decimals were written.
         self.ratio = Fraction(repr(float(timing.tCK_ns))) * Fraction(repr(float(clock_mhz))) / 1000
         self._per, self._memory = self.ratio.numerator, self.ratio.denominator
-        self._ratio = float(self.ratio)
         """``per`` system cycles are ``memory`` memory cycles."""
+        self._ratio = float(self.ratio)
         self.full_label = f"{self.name} queue full"
         self.queue_label = f"{self.name} queue"
         self.row_label = f"{self.name} row conflict"
