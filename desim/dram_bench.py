@@ -70,6 +70,8 @@ def read_stream(path: str | Path) -> list[tuple[int, bool]]:
                 f"expected '<hex address> R' or '<hex address> W', got {brief(line)}", file=path, line=number
             )
         try:
+            if "_" in fields[0]:  # Python's digit grouping, which no stream file means
+                raise ValueError
             address = int(fields[0], 16)
         except ValueError:
             raise DesimError(

@@ -63,6 +63,7 @@ def test_the_command_prints_the_figures(tmp_path):
         ("0x0 R\n0x40\n", "s.txt:2: expected '<hex address> R' or '<hex address> W', got '0x40'"),
         ("0x0 X\n", "s.txt:1: expected '<hex address> R' or '<hex address> W', got '0x0 X'"),
         ("zz R\n", "s.txt:1: expected a hexadecimal address, got 'zz'"),
+        ("0x_40 R\n", "s.txt:1: expected a hexadecimal address, got '0x_40'"),
         ("-0x40 R\n", "s.txt:1: the address -0x40 is out of range"),
         ("# nothing\n\n", "s.txt: the stream holds no requests"),
     ],
