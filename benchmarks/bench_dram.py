@@ -26,42 +26,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_cli import ROOT, median_run
 
-REFERENCE = ROOT / "tests" / "data" / "dramsim3"
+sys.path.insert(0, str(ROOT / "tests"))  # DRAMsim3's table and streams, read as the tests read them
 DEVICES = {"DDR4-3200": "ddr4-3200", "HBM2": "hbm2"}
 NETWORKS = {"alexnet": "topologies/conv/alexnet.csv", "resnet50": "topologies/conv/resnet50.csv"}
 PIPE = "{kind: dram, bandwidth_bytes_per_cycle: 25.3968, latency_cycles: 30, transaction_bytes: 4096}"
 
 
-def table_rows() -> list[tuple[str, str, int, int | None, float, float | None]]:
-    """``(device, stream, requests, max in flight, GB/s, read latency ns)`` from DRAMsim3's table."""
-    rows = []
-    for line in (REFERENCE / "README.md").read_text().splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and re.fullmatch(r"[0-9,]+", cells[2]):
-            device, stream, requests, limit, gbps, latency = cells
-            rows.append((
-                device, stream, int(requests.replace(",", "")), None if limit == "unlimited" else int(limit),
-                float(gbps), None if latency == "-" else float(latency),
-            ))  # fmt: skip
-    return rows
-
-
 def table(cap: int | None) -> None:
-    sys.path.insert(0, str(REFERENCE))
-    from streams import stream
+    from helpers import reference_rows, reference_stream
 
     from desim.dram_bench import bench, memory_node
     from desim.io.arch_yaml import read_arch_yaml
 
     print(f"{'device':<10} {'stream':<12} {'requests':>9} {'limit':>6}   GB/s: DRAMsim3  desim   diff"
           f"   read ns: DRAMsim3  desim   diff   cpu s")  # fmt: skip
-    for device, pattern, requests, limit, gbps, latency in table_rows():
+    for device, pattern, requests, limit, gbps, latency in reference_rows():
         system = read_arch_yaml(ROOT / "configs" / "dram" / f"{DEVICES[device]}.yaml")
         n = min(requests, cap) if cap else requests
-        address, write = stream(pattern, n, 64)
+        stream = reference_stream(pattern, n)
         started = time.process_time()
-        requests_ = list(zip(address.tolist(), write.tolist(), strict=True))
-        result = bench(system, memory_node(system, None), requests_, 64, limit)
+        result = bench(system, memory_node(system, None), stream, 64, limit)
         cpu = time.process_time() - started
         ours = result.read_latency_ns
         lat = "-" if latency is None else f"{latency:8.1f} {ours:6.1f} {100 * (ours / latency - 1):+5.1f}%"

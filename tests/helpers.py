@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,6 +119,26 @@ def advertise(
     yield
     forget()
     sys.modules.pop(module, None)
+
+
+def reference_rows() -> list[tuple[str, str, int, int | None, float, float | None]]:
+    """DRAMsim3's reference table (``tests/data/dramsim3/README.md``), a row each: ``(device,
+    stream, requests, max in flight, GB/s, read latency ns)``."""
+    rows = []
+    for line in (DATA / "dramsim3" / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 6 or not re.fullmatch(r"[0-9,]+", cells[2]):
+            continue
+        device_name, stream, requests, limit, gbps, latency = cells
+        rows.append((
+            device_name,
+            stream,
+            int(requests.replace(",", "")),
+            None if limit == "unlimited" else int(limit),
+            float(gbps),
+            None if latency == "-" else float(latency),
+        ))  # fmt: skip
+    return rows
 
 
 def reference_stream(pattern: str, requests: int) -> list[tuple[int, bool]]:

@@ -8,16 +8,12 @@ run here at 20,000: the figures hold within the same bounds at that length.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
-from helpers import reference_stream
+from helpers import reference_rows, reference_stream
 
 from desim.components.memory.dram_controller import DramController
 from desim.components.memory.dram_presets import PRESETS, device
 
-REFERENCE = Path(__file__).parent.parent / "data" / "dramsim3"
 DEVICES = {"DDR4-3200": "ddr4-3200", "HBM2": "hbm2"}
 """The reference's devices this model is held to, by the preset configured as DRAMsim3 builds it."""
 KNOWN_GAPS = {
@@ -30,25 +26,6 @@ KNOWN_GAPS = {
 """Rows the model does not yet hold (README, "DRAM devices"): expected to fail, strictly, so one
 that starts to hold says so."""
 REDUCED = 20_000
-
-
-def reference_rows() -> list[tuple[str, str, int, int | None, float, float | None]]:
-    """``(device, stream, requests, max in flight, GB/s, read latency ns)`` from the table."""
-    rows = []
-    for line in (REFERENCE / "README.md").read_text().splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) != 6 or not re.fullmatch(r"[0-9,]+", cells[2]):
-            continue
-        device_name, stream, requests, limit, gbps, latency = cells
-        rows.append((
-            device_name,
-            stream,
-            int(requests.replace(",", "")),
-            None if limit == "unlimited" else int(limit),
-            float(gbps),
-            None if latency == "-" else float(latency),
-        ))  # fmt: skip
-    return rows
 
 
 def drive(controller: DramController, requests: list[tuple[int, bool]], limit: int | None) -> tuple[int, float | None]:
