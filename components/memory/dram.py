@@ -230,13 +230,13 @@ class Dram(Memory):
         super().end_layer()
         channel = self._channel
         if self.device is not None:
-            channel.end_layer(self)
-            return
-        self.row_hits, self.row_misses = channel.hits, channel.misses
+            channel.end_layer()
+        else:
+            self.row_hits, self.row_misses = channel.hits, channel.misses
         elapsed = self.env.now - self.layer_start
         if elapsed > 0:
-            self.busy_percent = 100 * channel.busy_cycles / elapsed
-            self.avg_queue_depth = channel.wait_cycles / elapsed
+            self.busy_percent = 100 * self.busy_cycles / elapsed
+            self.avg_queue_depth = self.queue_wait_cycles / elapsed
 
 
 class _Controller(Channel):

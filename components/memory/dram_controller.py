@@ -174,6 +174,49 @@ class Served:
         self.held = held
 
 
+class Completions:
+    """Requests served in parts (bursts, or runs of them): each completes with its last part, and
+    they come out in the order they complete."""
+
+    def __init__(self) -> None:
+        self._counts: dict[Owner, list] = {}
+        """Per request with parts served: how many, and the one that completes last."""
+        self._ready: list[tuple[int, int, Owner, Served]] = []
+        self._sequence = 0
+
+    def add(self, served: Served) -> None:
+        """One part of a request is served."""
+        owner = served.burst.owner
+        count = self._counts.get(owner)
+        if count is None:
+            count = self._counts[owner] = [0, served]
+        count[0] += 1
+        if served.complete > count[1].complete:
+            count[1] = served
+        if count[0] == owner.bursts:
+            del self._counts[owner]
+            self._sequence += 1
+            heapq.heappush(self._ready, (count[1].complete, self._sequence, owner, count[1]))
+
+    def next(self) -> float:
+        """The earliest cycle at which a request is known to complete (inf if none yet)."""
+        return self._ready[0][0] if self._ready else NEVER
+
+    def pop(self, until: int) -> list[tuple[int, Owner, Served]]:
+        """The requests that complete at or before cycle ``until``: ``(cycle, owner, its last part)``."""
+        out = []
+        while self._ready and self._ready[0][0] <= until:
+            time, _, owner, last = heapq.heappop(self._ready)
+            out.append((time, owner, last))
+        return out
+
+    def save(self) -> tuple:
+        return {owner: list(count) for owner, count in self._counts.items()}, list(self._ready), self._sequence
+
+    def restore(self, saved: tuple) -> None:
+        self._counts, self._ready, self._sequence = saved
+
+
 class DramController:
     """Every channel of one DRAM, its in-order inbox, and the journal of what was served."""
 
@@ -191,10 +234,7 @@ class DramController:
         """The first cycle not yet simulated."""
         self.journal: list[Served] = []
         """What was served, burst by burst, since the last :meth:`save` (or ever, without one)."""
-        self._counts: dict[Owner, list] = {}
-        """Per request with bursts served: how many, and the one that completes last."""
-        self._ready: list[tuple[int, int, Owner, Served]] = []
-        self._sequence = 0
+        self.done = Completions()
         self.reads_waiting = 0
         """Reads accepted and not yet issued: each will complete."""
         self.activity: list[tuple] | None = None
@@ -224,31 +264,13 @@ class DramController:
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    def next_completion(self) -> float:
-        """The earliest cycle at which a request is known to complete (inf if none yet)."""
-        return self._ready[0][0] if self._ready else NEVER
-
     def completed(self, until: int) -> list[tuple[int, Owner, Served]]:
         """Pop the requests that complete at or before cycle ``until``: ``(cycle, owner, its last burst)``."""
-        out = []
-        while self._ready and self._ready[0][0] <= until:
-            time, _, owner, last = heapq.heappop(self._ready)
-            out.append((time, owner, last))
-        return out
+        return self.done.pop(until)
 
     def _served(self, served: Served) -> None:
         self.journal.append(served)
-        owner = served.burst.owner
-        count = self._counts.get(owner)
-        if count is None:
-            count = self._counts[owner] = [0, served]
-        count[0] += 1
-        if served.complete > count[1].complete:
-            count[1] = served
-        if count[0] == owner.bursts:
-            del self._counts[owner]
-            self._sequence += 1
-            heapq.heappush(self._ready, (count[1].complete, self._sequence, owner, count[1]))
+        self.done.add(served)
 
     # -- time --------------------------------------------------------------------------------
 
@@ -259,9 +281,9 @@ class DramController:
         while self.clk < until:
             t = self.clk
             if stop_at_completion:
-                if self._ready and self._ready[0][0] <= t:
+                if self.done.next() <= t:
                     return
-                if not self._ready and not self.reads_waiting and self.head == len(inbox):
+                if self.done.next() == NEVER and not self.reads_waiting and self.head == len(inbox):
                     return  # nothing more will complete until something arrives
             acted = self._accept(t)
             for channel in channels:
@@ -273,8 +295,8 @@ class DramController:
             soon = min(channel.next_time(t) for channel in channels)
             if self.head < len(inbox) and inbox[self.head].arrival > t:
                 soon = min(soon, inbox[self.head].arrival)
-            if stop_at_completion and self._ready:
-                soon = min(soon, self._ready[0][0])
+            if stop_at_completion:
+                soon = min(soon, self.done.next())
             self.clk = int(min(soon, until))
 
     def _accept(self, t: int) -> bool:
@@ -310,7 +332,7 @@ class DramController:
         if self._look_ahead is None:
             self._look_ahead = self.save()
             self.run(NEVER, stop_at_completion=True)
-        return self.next_completion()
+        return self.done.next()
 
     # -- optimism ----------------------------------------------------------------------------
 
@@ -325,9 +347,7 @@ class DramController:
         self.journal.clear()
         return (
             self.clk,
-            {owner: list(count) for owner, count in self._counts.items()},
-            list(self._ready),
-            self._sequence,
+            self.done.save(),
             self.reads_waiting,
             None if self.activity is None else len(self.activity),
             [channel.save() for channel in self.channels],
@@ -335,12 +355,12 @@ class DramController:
 
     def restore(self, saved: tuple) -> None:
         """Go back to a :meth:`save` (bursts added since stay in the inbox)."""
-        clk, counts, ready, sequence, waiting, done, channels = saved
-        self.clk, self.head, self._counts, self._ready, self._sequence = clk, 0, counts, ready, sequence
-        self.reads_waiting = waiting
+        self.clk, done, self.reads_waiting, recorded, channels = saved
+        self.head = 0
+        self.done.restore(done)
         self.journal.clear()
         if self.activity is not None:
-            del self.activity[done or 0 :]
+            del self.activity[recorded or 0 :]
         for channel, state in zip(self.channels, channels, strict=True):
             channel.restore(state)
 

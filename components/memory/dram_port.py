@@ -141,7 +141,9 @@ class DramPort:
     def _served_counts(self) -> list[int]:
         return [sum(channel.served_counts[i] for channel in self.controller.channels) for i in range(3)]
 
-    def end_layer(self, dram: Component) -> None:
+    def end_layer(self) -> None:
+        """A layer ends: the device's own figures, and those every memory reports, into its stats."""
+        dram = self.dram
         if self.controller.activity:
             self.controller.advance(self._memory_cycle(self.env.now))
             self._draw(self.controller.activity)
@@ -157,10 +159,6 @@ class DramPort:
         dram.max_queue_depth = self._most
         if self.transfers:
             dram.avg_latency_cycles = self._transit / self.transfers
-        elapsed = dram.env.now - dram.layer_start
-        if elapsed > 0:
-            dram.busy_percent = 100 * dram.busy_cycles / elapsed
-            dram.avg_queue_depth = self._waited / elapsed
 
     # -- time --------------------------------------------------------------------------------
 

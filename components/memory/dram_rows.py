@@ -30,10 +30,9 @@ per burst, and trades the exact interleave of its column commands for their shar
 
 from __future__ import annotations
 
-import heapq
 import math
 
-from desim.components.memory.dram_controller import NEVER, Organisation, Owner, Served, Settings, _log2
+from desim.components.memory.dram_controller import NEVER, Completions, Organisation, Owner, Served, Settings, _log2
 from desim.components.memory.dram_timing import ChannelTiming, Command, DramTiming
 
 READ, WRITE, ACTIVATE, PRECHARGE, REFRESH = (
@@ -71,9 +70,7 @@ class RowController:
         self.head = 0
         self.clk = 0
         """The cycle the model has reached: everything before it has happened."""
-        self._counts: dict[Owner, list] = {}
-        self._ready: list[tuple[int, int, Owner, Served]] = []
-        self._sequence = 0
+        self.done = Completions()
         self._soon: float | None = None
         """Once :attr:`clk` is settled, the next cycle something is due on a busy channel (None:
         not settled, or something arrived since)."""
@@ -120,24 +117,7 @@ class RowController:
 
     def completed(self, until: int) -> list[tuple[int, Owner, Served]]:
         """Pop the requests that complete at or before cycle ``until``: ``(cycle, owner, its last run)``."""
-        out = []
-        while self._ready and self._ready[0][0] <= until:
-            time, _, owner, last = heapq.heappop(self._ready)
-            out.append((time, owner, last))
-        return out
-
-    def _served(self, served: Served) -> None:
-        owner = served.burst.owner
-        count = self._counts.get(owner)
-        if count is None:
-            count = self._counts[owner] = [0, served]
-        count[0] += 1
-        if served.complete > count[1].complete:
-            count[1] = served
-        if count[0] == owner.bursts:
-            del self._counts[owner]
-            self._sequence += 1
-            heapq.heappush(self._ready, (count[1].complete, self._sequence, owner, count[1]))
+        return self.done.pop(until)
 
     # -- time --------------------------------------------------------------------------------
 
@@ -148,7 +128,7 @@ class RowController:
             self.advance(self.clk)
         # Nobody need look before a request can complete: what happens inside until then is
         # caught up when the model is next advanced.
-        soon = self._ready[0][0] if self._ready else NEVER
+        soon = self.done.next()
         delay, t = self.timing.read_delay, self.clk
         head = self.inbox[self.head] if self.head < len(self.inbox) else None
         for channel in self.channels:
@@ -312,7 +292,7 @@ class _Channel:
         self.queued[kind] += run.n
         self.fixed[kind] += run.n
         if run.is_write:  # posted: the writer is done once the controller holds the data
-            self.controller._served(Served(run, t, t, t + 1, Served.HIT))
+            self.controller.done.add(Served(run, t, t, t + 1, Served.HIT))
         return True
 
     # -- deciding ----------------------------------------------------------------------------
@@ -351,7 +331,7 @@ class _Channel:
         self.work[b] = None
         self.freed[b] = t
         if not run.is_write:
-            self.controller._served(Served(run, accepted, first, t + self.timing.read_delay, how, taken, held))
+            self.controller.done.add(Served(run, accepted, first, t + self.timing.read_delay, how, taken, held))
         activity = self.controller.activity
         if activity is not None:
             end = t + self.timing.burst_cycles

@@ -16,6 +16,7 @@ import random
 import pytest
 import simpy
 
+from desim.components.memory.dram import Dram
 from desim.components.memory.dram_controller import DramController
 from desim.components.memory.dram_port import DramPort
 from desim.components.memory.dram_presets import PRESETS, device
@@ -107,14 +108,14 @@ def test_when_the_port_looks_changes_nothing(by_rows):
 def test_the_figures_every_memory_reports(by_rows):
     """Ten 4 KiB reads: 640 bursts hold a data bus 4 memory cycles each (0.63 ns at 1 GHz)."""
     env = simpy.Environment()
-    port = DramPort(_Dram(), env, 1000, *device(PRESETS["ddr4-3200"]), by_rows=by_rows)
+    dram = Dram("dram", {"preset": "ddr4-3200"})
+    dram.env, dram.layer_start = env, 0
+    port = dram._channel = DramPort(dram, env, 1000, *dram.device, by_rows=by_rows)
     transfers = [_Transfer(env, 4096 * i, 4096, False) for i in range(10)]
     for transfer in transfers:
         port.submit(transfer)
     env.run()
-    dram = _Dram()
-    dram.env, dram.layer_start = env, 0
-    port.end_layer(dram)
+    dram.end_layer()
     assert dram.busy_cycles == pytest.approx(640 * 4 * 0.63)
     assert dram.max_queue_depth == 10
     assert dram.transactions == 10
@@ -187,7 +188,7 @@ def test_the_row_models_foresight_changes_no_report(tmp_path, monkeypatch):
         if self._soon is None:
             self.advance(self.clk)
         slack = 1 if self._writes_waiting else self.timing.read_delay
-        return min(self._ready[0][0] if self._ready else dram_rows.NEVER, self._soon + slack)
+        return min(self.done.next(), self._soon + slack)
 
     monkeypatch.setattr(dram_rows.RowController, "next_event", every_step)
     assert reports("stepped") == foreseen
