@@ -318,13 +318,14 @@ class DramController:
 
     # -- driven in step with a simulation ---------------------------------------------------
 
-    def advance(self, until: int) -> None:
+    def advance(self, until: int, stop_at_completion: bool = False) -> None:
         """Bring the model to cycle ``until`` (a request arriving then is added after), first going
-        back to the last in-step state if :meth:`next_event` ran it past ``until``."""
+        back to the last in-step state if :meth:`next_event` ran it past ``until``; with
+        ``stop_at_completion``, only to the first completion if that comes sooner."""
         if self._look_ahead is not None and self.clk > until:
             self.restore(self._look_ahead)
         self._look_ahead = None
-        self.run(until)
+        self.run(until, stop_at_completion)
 
     def next_event(self) -> float:
         """Run ahead, as if nothing else will arrive, to the first completion, and return its cycle

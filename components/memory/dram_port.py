@@ -185,16 +185,26 @@ class DramPort:
     def _look_ahead(self, _event: object = None) -> None:
         """Ask the model when it next needs looking at, and make sure to wake by then.
 
-        A wake that finds nothing due only looks again, so one already asked for earlier stands.
+        Nothing else in the simulation happens before its next scheduled event, so until then
+        (and short of a completion, which may resume a requester) the model runs on here, where
+        a wake would only have found nothing due and looked again. A wake that finds nothing due
+        looks again too, so one already asked for earlier stands.
         """
         self._pending = False
-        due = self.controller.next_event()
+        controller, env = self.controller, self.env
+        now = int(env.now)
+        due = controller.next_event()
+        while due < math.inf and controller.done.next() > due:
+            horizon = self._memory_cycle(env.peek()) if env.peek() < math.inf else due
+            if horizon <= controller.clk:
+                break
+            controller.advance(horizon, stop_at_completion=True)
+            due = controller.next_event()
         if due < math.inf:
-            now = int(self.env.now)
             when = max(now, self._system_cycle(due))
             if when < self._wake_at:
                 self._wake_at = when
-                self.env.timeout(when - now).callbacks.append(self._wake)
+                env.timeout(when - now).callbacks.append(self._wake)
 
     def _wake(self, _event: object) -> None:
         if self.env.now != self._wake_at:
@@ -209,9 +219,9 @@ class DramPort:
         for _, owner, last in finished:
             transfer = self._transfers.pop(owner)
             transfer.log.append(self._passage(transfer, last))
-        self._look_ahead()
-        for _, owner, _ in finished:
+        for _, owner, _ in finished:  # first: a requester resumed now may hand over more now
             owner.token.advance()
+        self._look_ahead()
 
     def _draw(self, activity: list[tuple]) -> None:
         """Put what the banks did (runs or bursts, and refreshes) on the trace, a track per bank."""

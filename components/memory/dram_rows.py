@@ -65,6 +65,7 @@ class RowController:
         self._shift = _log2(organisation.burst_bytes)
         self._co_lowest = organisation.fields()[-1] == "co"
         self._co_lines = 1 << organisation.widths()["co"]
+        self._read_delay = timing.read_delay
         self.channels = [_Channel(self, c) for c in range(organisation.channels)]
         self.inbox: list[Run] = []
         self.head = 0
@@ -75,6 +76,8 @@ class RowController:
         """Once :attr:`clk` is settled, the next cycle something is due on a busy channel (None:
         not settled, or something arrived since)."""
         self._step: float = 0
+        self._arrival: float = NEVER
+        """Once :attr:`clk` is settled, when the inbox's first run may next be taken in."""
         """Once :attr:`clk` is settled, the next cycle something is due on any channel."""
         self._writes_waiting = 0
         """Runs of writes in the inbox, not yet taken in."""
@@ -129,7 +132,7 @@ class RowController:
         # Nobody need look before a request can complete: what happens inside until then is
         # caught up when the model is next advanced.
         soon = self.done.next()
-        delay, t = self.timing.read_delay, self.clk
+        delay, t = self._read_delay, self.clk
         head = self.inbox[self.head] if self.head < len(self.inbox) else None
         for channel in self.channels:
             free, read = channel.bounds(t, self._soon)
@@ -139,7 +142,7 @@ class RowController:
             if head is not None and head.channel == channel.index:
                 # The inbox moves when its first run is taken in: once it has arrived, when
                 # streaming makes room or a bank takes a run.
-                taken = min(self._arrival_time(t), max(head.arrival, free))
+                taken = min(self._arrival, max(head.arrival, free))
                 soon = min(soon, taken + (1 if self._writes_waiting else delay))
         return soon
 
@@ -152,8 +155,9 @@ class RowController:
             return run.arrival
         return self.channels[run.channel].room_time(int(run.is_write), t)
 
-    def advance(self, until: int) -> None:
-        """Do everything due at cycles up to and including ``until``."""
+    def advance(self, until: int, stop_at_completion: bool = False) -> None:
+        """Do everything due at cycles up to and including ``until``; with ``stop_at_completion``,
+        only up to the first cycle at which a request completes, if that comes sooner."""
         if self.head > 4096:
             del self.inbox[: self.head]
             self.head = 0
@@ -162,17 +166,20 @@ class RowController:
             if self._soon is None:  # settle cycle t: do all that can happen then
                 self._accept(t)
                 while True:  # until nothing more happens at t, however often it is visited
+                    acted = False
                     for channel in self.channels:
-                        channel.act(t)
-                    if not self._accept(t):  # a bank taking a run may have made room
+                        acted = channel.act(t) or acted
+                    if not (acted and self._accept(t)):  # a bank taking a run may have made room
                         break
-                step = wake = self._arrival_time(t)
+                step = wake = self._arrival = self._arrival_time(t)
                 for channel in self.channels:
                     time = channel.next_time(t)
                     step = min(step, time)
                     if channel.busy():  # an idle channel's refreshes are caught up when something arrives
                         wake = min(wake, time)
                 self._step, self._soon = step, wake
+            if stop_at_completion:
+                until = min(until, self.done.next())
             if until <= t:
                 return
             if self._step > until:  # nothing happens before then
@@ -222,6 +229,8 @@ class _Channel:
         and those of a run waiting for its row beyond what its bank's command queue takes."""
         self.hits = [0] * every_bank
         self.streams: list[list] = []
+        self.ending: float = NEVER
+        """The soonest cycle at which a streaming run ends."""
         """Runs on the data bus: ``[run, accepted, how, first column, bursts left, rate, since when,
         the cycle of its last column command at that rate, its bank's work entry]``."""
         self.draining = 0
@@ -258,11 +267,13 @@ class _Channel:
         that run waits in the transaction queue, and leaves it as the run streams.
         """
         held = self.fixed[kind]
-        if at < NEVER:
+        if at < NEVER and self.streams:
             depth = self.depth
             for stream in self.streams:
                 if stream[0].is_write == kind:
-                    held += max(0.0, _left(stream, at) - depth)
+                    left = stream[4] - stream[5] * (at - stream[6]) - depth
+                    if left > 0:
+                        held += left
         return held
 
     def room_time(self, kind: int, t: int) -> float:
@@ -297,12 +308,14 @@ class _Channel:
 
     # -- deciding ----------------------------------------------------------------------------
 
-    def act(self, t: int) -> None:
-        """Everything that can happen at cycle ``t``."""
+    def act(self, t: int) -> bool:
+        """Everything that can happen at cycle ``t``; whether the transaction queues made room
+        (beyond what streaming makes)."""
         if t >= self.refresh_due:
             self.refresh_wait.append(self.refresh_next_rank)
             self.refresh_next_rank = (self.refresh_next_rank + 1) % self.timing.ranks
             self.refresh_due += self.refresh_interval
+        fixed = self.fixed[0] + self.fixed[1]
         self._finish(t)
         while True:  # until nothing more happens at t: a run taken may start a drain, a run of one
             if self.refresh_wait:  # burst ends as it starts and its bank may take the next
@@ -310,13 +323,13 @@ class _Channel:
             self._mode()
             started = self._start(t)
             if not (self._commands(t) or started):
-                return
+                return self.fixed[0] + self.fixed[1] != fixed
 
     def _finish(self, t: int) -> None:
         """Runs whose last column command falls at ``t`` end; their banks are free."""
-        ended = [stream for stream in self.streams if stream[7] <= t]
-        if not ended:
+        if self.ending > t:
             return
+        ended = [stream for stream in self.streams if stream[7] <= t]
         self.streams = [stream for stream in self.streams if stream[7] > t]
         for stream in ended:
             self._column_end(stream[8], stream[3], t)
@@ -331,7 +344,7 @@ class _Channel:
         self.work[b] = None
         self.freed[b] = t
         if not run.is_write:
-            self.controller.done.add(Served(run, accepted, first, t + self.timing.read_delay, how, taken, held))
+            self.controller.done.add(Served(run, accepted, first, t + self.controller._read_delay, how, taken, held))
         activity = self.controller.activity
         if activity is not None:
             end = t + self.timing.burst_cycles
@@ -398,9 +411,13 @@ class _Channel:
 
     def _commands(self, t: int) -> bool:
         """Issue the row and first column commands that may go at ``t``; whether a bank became free."""
+        if not self.opening:
+            return False
         freed = False
         state, banks = self.state, self.banks
         for b, current in list(self.opening.items()):
+            if current[3] > t:  # its bank's state changes only by its own commands, and gaps only grow
+                continue
             run = current[0]
             rank, bank = divmod(b, banks)
             open_row = state.open_rows[b]
@@ -481,6 +498,7 @@ class _Channel:
         streams = self.streams
         count = len(streams)
         if not count:
+            self.ending = NEVER
             return
         for stream in streams:
             stream[4], stream[6] = _left(stream, t), t
@@ -503,14 +521,13 @@ class _Channel:
                 stream[7] = math.ceil(stream[6] + stream[4] / rate - 1e-9)
             capacity -= rate * len(members)
             left -= len(members)
+        self.ending = min(stream[7] for stream in streams)
 
     # -- when --------------------------------------------------------------------------------
 
     def next_time(self, t: int) -> float:
         """The first cycle after ``t`` at which something may happen here (nothing arriving)."""
-        soon: float = self.refresh_due
-        for stream in self.streams:
-            soon = min(soon, stream[7])
+        soon: float = min(self.refresh_due, self.ending)
         for current in self.opening.values():
             soon = min(soon, current[3])
         if self.refresh_wait:
@@ -538,12 +555,12 @@ class _Channel:
         command's earliest cycle; a queued run whose bank is free waits for the next change (a
         drain, a refresh).
         """
-        delay, pace = self.timing.read_delay, self.pace
+        delay, pace = self.controller._read_delay, self.pace
         free: float = NEVER
         read: float = NEVER
         # Rates change only as runs start (which slows the others: max-min fairness is monotone)
         # or end: until the first ends, each goes at most at its present rate, then at its pace.
-        first = min((stream[7] for stream in self.streams), default=NEVER)
+        first = self.ending
         for stream in self.streams:
             end = stream[7]
             if end > first:
