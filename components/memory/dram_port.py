@@ -192,14 +192,11 @@ class DramPort:
         """
         self._pending = False
         controller, env = self.controller, self.env
-        now = int(env.now)
-        due = controller.next_event()
-        while due < math.inf and controller.done.next() > due:
-            horizon = self._memory_cycle(env.peek()) if env.peek() < math.inf else due
-            if horizon <= controller.clk:
-                break
+        now, upcoming = int(env.now), env.peek()
+        horizon = self._memory_cycle(upcoming) if upcoming < math.inf else math.inf
+        if horizon > controller.clk:
             controller.advance(horizon, stop_at_completion=True)
-            due = controller.next_event()
+        due = controller.next_event()
         if due < math.inf:
             when = max(now, self._system_cycle(due))
             if when < self._wake_at:

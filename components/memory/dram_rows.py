@@ -77,7 +77,9 @@ class RowController:
         not settled, or something arrived since)."""
         self._step: float = 0
         self._arrival: float = NEVER
-        """Once :attr:`clk` is settled, when the inbox's first run may next be taken in."""
+        """Once :attr:`clk` is settled, when the inbox's first run may next be taken in..."""
+        self._blocked: Run | None = None
+        """... that run: until then, only a bank taking a run (which a settle sees) makes room for it."""
         """Once :attr:`clk` is settled, the next cycle something is due on any channel."""
         self._writes_waiting = 0
         """Runs of writes in the inbox, not yet taken in."""
@@ -135,7 +137,7 @@ class RowController:
         delay, t = self._read_delay, self.clk
         head = self.inbox[self.head] if self.head < len(self.inbox) else None
         for channel in self.channels:
-            free, read = channel.bounds(t, self._soon)
+            free, read = channel.bounds(t, self._soon, self._arrival)
             soon = min(soon, read)
             if channel.queues[0]:  # a queued read waits at least for a bank to take it
                 soon = min(soon, free + delay)
@@ -164,7 +166,8 @@ class RowController:
         while True:
             t = self.clk
             if self._soon is None:  # settle cycle t: do all that can happen then
-                self._accept(t)
+                if self.head < len(self.inbox) and (self.inbox[self.head] is not self._blocked or t >= self._arrival):
+                    self._accept(t)
                 while True:  # until nothing more happens at t, however often it is visited
                     acted = False
                     for channel in self.channels:
@@ -172,6 +175,7 @@ class RowController:
                     if not (acted and self._accept(t)):  # a bank taking a run may have made room
                         break
                 step = wake = self._arrival = self._arrival_time(t)
+                self._blocked = self.inbox[self.head] if self.head < len(self.inbox) else None
                 for channel in self.channels:
                     time = channel.next_time(t)
                     step = min(step, time)
@@ -185,6 +189,8 @@ class RowController:
             if self._step > until:  # nothing happens before then
                 self.clk = until
                 return
+            if self._soon == NEVER and until == NEVER:
+                return  # nothing will, but what waits for an arrival
             self.clk = int(self._step)
             self._soon = None
 
@@ -231,6 +237,9 @@ class _Channel:
         self.streams: list[list] = []
         self.ending: float = NEVER
         """The soonest cycle at which a streaming run ends."""
+        self._reshare = False
+        """Whether runs started or ended at the cycle being settled: the bus is shared anew once
+        all that happens then has (a run's progress up to then is that of its old rate)."""
         """Runs on the data bus: ``[run, accepted, how, first column, bursts left, rate, since when,
         the cycle of its last column command at that rate, its bank's work entry]``."""
         self.draining = 0
@@ -320,9 +329,13 @@ class _Channel:
         while True:  # until nothing more happens at t: a run taken may start a drain, a run of one
             if self.refresh_wait:  # burst ends as it starts and its bank may take the next
                 self._refresh(t)
-            self._mode()
-            started = self._start(t)
-            if not (self._commands(t) or started):
+            writes = self.queued[1]  # a write drain starts
+            if not self.draining and (writes >= self.capacity or (not self.queued[0] and writes >= self.drain_low)):
+                self.draining = writes
+            started = bool(self.queues[1 if self.draining else 0]) and self._start(t)
+            if not ((self.opening and self._commands(t)) or started):
+                if self._reshare:
+                    self._rates(t)
                 return self.fixed[0] + self.fixed[1] != fixed
 
     def _finish(self, t: int) -> None:
@@ -333,7 +346,7 @@ class _Channel:
         self.streams = [stream for stream in self.streams if stream[7] > t]
         for stream in ended:
             self._column_end(stream[8], stream[3], t)
-        self._rates(t)
+        self._reshare = True
 
     def _column_end(self, current: list, first: int, t: int) -> None:
         """The run a bank serves (its work entry) issues its last column command at ``t``."""
@@ -354,17 +367,10 @@ class _Channel:
             pre = state.earliest(PRECHARGE, rank, bank)
             state.commit(PRECHARGE, rank, bank, pre)
 
-    def _mode(self) -> None:
-        writes = self.queued[1]
-        if not self.draining and (writes >= self.capacity or (not self.queued[0] and writes >= self.drain_low)):
-            self.draining = writes
-
     def _start(self, t: int) -> bool:
         """Free banks take the run they serve next; whether any did."""
         kind = 1 if self.draining else 0
         queue = self.queues[kind]
-        if not queue:
-            return False
         if self.draining and any(not stream[0].is_write for stream in self.streams):
             return False  # the reads on the bus finish first
         if not self.draining and any(stream[0].is_write for stream in self.streams):
@@ -411,8 +417,6 @@ class _Channel:
 
     def _commands(self, t: int) -> bool:
         """Issue the row and first column commands that may go at ``t``; whether a bank became free."""
-        if not self.opening:
-            return False
         freed = False
         state, banks = self.state, self.banks
         for b, current in list(self.opening.items()):
@@ -468,7 +472,7 @@ class _Channel:
         command = WRITE if run.is_write else READ
         self.state.commit(command, run.rank, b - run.rank * self.banks, t)
         self.streams.append([run, current[1], current[4], t, run.n - 1, 0.0, t, NEVER, current])
-        self._rates(t)
+        self._reshare = True
         return False
 
     def _refresh(self, t: int) -> None:
@@ -495,10 +499,17 @@ class _Channel:
     def _rates(self, t: int) -> None:
         """Share the data bus among the streaming runs from cycle ``t`` on, max-min fairly within
         the bank groups' pace."""
+        self._reshare = False
         streams = self.streams
         count = len(streams)
-        if not count:
-            self.ending = NEVER
+        if count < 2:
+            if count:  # alone on the bus: as fast as the bus and its bank group allow
+                stream = streams[0]
+                stream[4], stream[6] = _left(stream, t), t
+                share, most = 1 / self.slot, 1 / self.pace
+                stream[5] = rate = most if share > most else share
+                stream[7] = math.ceil(t + stream[4] / rate - 1e-9)
+            self.ending = streams[0][7] if count else NEVER
             return
         for stream in streams:
             stream[4], stream[6] = _left(stream, t), t
@@ -536,24 +547,26 @@ class _Channel:
 
     def _refresh_time(self) -> float:
         """When the waiting refresh takes its next step (once its rank's banks are free)."""
-        rank, state = self.refresh_wait[0], self.state
-        first = rank * self.banks
-        if any(self.work[first + bank] is not None for bank in range(self.banks)):
+        rank, state, banks = self.refresh_wait[0], self.state, self.banks
+        first = rank * banks
+        if self.work[first : first + banks].count(None) < banks:
             return NEVER
-        for bank in range(self.banks):
-            if state.open_rows[first + bank] is not None:
+        for bank, row in enumerate(state.open_rows[first : first + banks]):
+            if row is not None:
                 return max(state.earliest(PRECHARGE, rank, bank), self.row_free)
         return max(state.earliest(REFRESH, rank, 0), self.row_free)
 
-    def bounds(self, t: int, soon: float) -> tuple[float, float]:
+    def bounds(self, t: int, soon: float, arrival: float) -> tuple[float, float]:
         """Lower bounds, at the fastest anything could go from ``t`` (``soon``: the next cycle
-        anything happens at all): when a bank could next take a queued run, and when a read
-        under way could complete.
+        anything happens at all; ``arrival``: the next a run may be taken in): when a bank could
+        next take a queued run, and when a read under way could complete.
 
         A run streams no faster than it does now until another ends, then no faster than its
         bank's pace; a run waiting for its row issues no column command before its next
         command's earliest cycle; a queued run whose bank is free waits for the next change (a
-        drain, a refresh).
+        stream ending, a refresh), or if it is of the kind the queues are not serving (a write
+        while reads go, a read during a drain), for the turn, which comes no sooner than a bank
+        taking a run or a run taken in.
         """
         delay, pace = self.controller._read_delay, self.pace
         free: float = NEVER
@@ -572,8 +585,11 @@ class _Channel:
             free = min(free, current[3])
             if not current[0].is_write:
                 read = min(read, current[3] + delay)
-        if any(self.work[run.bank] is None for queue in self.queues for run, _ in queue):
+        serving, work = 1 if self.draining else 0, self.work
+        if any(work[run.bank] is None for run, _ in self.queues[serving]):
             free = min(free, soon)
+        elif any(work[run.bank] is None for run, _ in self.queues[1 - serving]):
+            free = min(free, arrival)
         return max(free, t), read
 
     def busy(self) -> bool:
