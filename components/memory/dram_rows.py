@@ -113,7 +113,8 @@ class RowController:
                 where = self._where(line)
                 runs[where] = runs.get(where, 0) + 1
         owner = Owner(len(runs), token)
-        self._soon = None
+        if not (self.head < len(self.inbox) and self.inbox[self.head] is self._blocked and at < self._arrival):
+            self._soon = None  # the settled cycle is to be settled again, with the new runs in the inbox
         self._writes_waiting += is_write * len(runs)
         self.inbox.extend(Run(at, is_write, n, where, owner) for where, n in runs.items())
         return owner
@@ -163,24 +164,28 @@ class RowController:
         if self.head > 4096:
             del self.inbox[: self.head]
             self.head = 0
+        channels, inbox = self.channels, self.inbox
         while True:
             t = self.clk
             if self._soon is None:  # settle cycle t: do all that can happen then
-                if self.head < len(self.inbox) and (self.inbox[self.head] is not self._blocked or t >= self._arrival):
+                head = inbox[self.head] if self.head < len(inbox) else None
+                if head is not None and (head is not self._blocked or t >= self._arrival):
                     self._accept(t)
                 while True:  # until nothing more happens at t, however often it is visited
                     acted = False
-                    for channel in self.channels:
+                    for channel in channels:
                         acted = channel.act(t) or acted
                     if not (acted and self._accept(t)):  # a bank taking a run may have made room
                         break
                 step = wake = self._arrival = self._arrival_time(t)
-                self._blocked = self.inbox[self.head] if self.head < len(self.inbox) else None
-                for channel in self.channels:
+                self._blocked = inbox[self.head] if self.head < len(inbox) else None
+                for channel in channels:
                     time = channel.next_time(t)
-                    step = min(step, time)
-                    if channel.busy():  # an idle channel's refreshes are caught up when something arrives
-                        wake = min(wake, time)
+                    if time < step:
+                        step = time
+                    # An idle channel's refreshes are caught up when something arrives.
+                    if time < wake and (channel.streams or channel.opening or channel.queued[0] or channel.draining):
+                        wake = time
                 self._step, self._soon = step, wake
             if stop_at_completion:
                 until = min(until, self.done.next())
@@ -286,21 +291,27 @@ class _Channel:
         return held
 
     def room_time(self, kind: int, t: int) -> float:
-        """The first cycle after ``t`` at which the ``kind`` queue has room, if streaming alone makes it."""
-        room = self.capacity - self.held(kind, NEVER)
+        """The first cycle after ``t`` at which the ``kind`` queue has room, if streaming alone makes it.
+
+        Worked out in absolute cycles, so the answer does not depend on when it is asked.
+        """
+        room = self.capacity - self.fixed[kind]
         if room <= 0:
             return NEVER  # only a bank taking a run makes room
-        # Held bursts fall linearly while streams have more than a command queue's worth left.
-        excess = sorted(
-            (e / stream[5], e, stream[5])
-            for stream in self.streams
-            if stream[0].is_write == kind and (e := _left(stream, t) - self.depth) > 0
-        )
+        # Held bursts fall linearly while streams have more than a command queue's worth left:
+        # each stream's excess, extrapolated back to cycle 0, and the cycle it runs out (those
+        # gone by ``t`` too: they leave the sums below as they would have then).
+        depth, excess = self.depth, []
+        for stream in self.streams:
+            if stream[0].is_write == kind and stream[4] > depth:
+                at_zero = stream[4] + stream[5] * stream[6] - depth
+                excess.append((at_zero / stream[5], at_zero, stream[5]))
+        excess.sort()
         total, rate = sum(e for _, e, _ in excess), sum(r for _, _, r in excess)
         for gone, each, each_rate in excess:
-            later = (total - room) / rate  # held < capacity once more than this has passed
-            if later < gone:
-                return t + max(1, math.floor(later) + 1)
+            when = (total - room) / rate  # held < capacity after this cycle
+            if when < gone:
+                return max(t + 1, math.floor(when) + 1)
             total, rate = total - each, rate - each_rate
         return t + 1
 
@@ -539,11 +550,11 @@ class _Channel:
     def next_time(self, t: int) -> float:
         """The first cycle after ``t`` at which something may happen here (nothing arriving)."""
         soon: float = min(self.refresh_due, self.ending)
-        for current in self.opening.values():
-            soon = min(soon, current[3])
+        if self.opening:
+            soon = min(soon, min(current[3] for current in self.opening.values()))
         if self.refresh_wait:
             soon = min(soon, self._refresh_time())
-        return max(soon, t + 1)
+        return soon if soon > t else t + 1
 
     def _refresh_time(self) -> float:
         """When the waiting refresh takes its next step (once its rank's banks are free)."""
@@ -591,11 +602,6 @@ class _Channel:
         elif any(work[run.bank] is None for run, _ in self.queues[1 - serving]):
             free = min(free, arrival)
         return max(free, t), read
-
-    def busy(self) -> bool:
-        """Whether anything is under way or will be without another arrival (posted writes
-        short of the drain watermark wait for one)."""
-        return bool(self.streams or self.opening or self.queued[0] or self.draining)
 
 
 def _left(stream: list, t: float) -> float:

@@ -134,3 +134,28 @@ def test_what_a_run_waited_for():
     controller.add(8192, 64, False, "R", 0)
     r = _served(controller, 2000)["R"]
     assert (r.accepted, r.taken, r.held, r.issued, r.complete) == (0, 262, Served.DRAIN, 294, 320)
+
+
+def test_room_in_a_queue_does_not_depend_on_when_it_is_asked():
+    """While the inbox's first request waits for its queue to have room, the cycle the streams
+    make it (asked at every cycle up to the channel's next event) is one and the same: a settle
+    that comes again, say because another request arrived, does not move it."""
+    params = PRESETS["ddr4-3200"]
+    rng = np.random.default_rng(3)
+    controller = RowController(*device(params))
+    for key in range(200):
+        address, size = int(rng.integers(0, 1 << 20)) * 64, int(rng.choice([640, 1280, KIB4]))
+        controller.add(address, size, bool(rng.random() < 0.3), key, 0)
+    asked = 0
+    while controller.head < len(controller.inbox):
+        controller.advance(controller.clk + 1)
+        if controller.head == len(controller.inbox):
+            break
+        head, t = controller.inbox[controller.head], controller.clk
+        channel = controller.channels[head.channel]
+        room = channel.room_time(int(head.is_write), t)
+        if t + 1 < room < float("inf"):
+            asked += 1
+            later = {channel.room_time(int(head.is_write), x) for x in range(t, min(room, channel.next_time(t)))}
+            assert later == {room}, (t, room, later)
+    assert asked > 1000
