@@ -336,7 +336,8 @@ class _Channel:
             self.refresh_next_rank = (self.refresh_next_rank + 1) % self.timing.ranks
             self.refresh_due += self.refresh_interval
         fixed = self.fixed[0] + self.fixed[1]
-        self._finish(t)
+        if self.ending <= t:
+            self._finish(t)
         while True:  # until nothing more happens at t: a run taken may start a drain, a run of one
             if self.refresh_wait:  # burst ends as it starts and its bank may take the next
                 self._refresh(t)
@@ -350,9 +351,7 @@ class _Channel:
                 return self.fixed[0] + self.fixed[1] != fixed
 
     def _finish(self, t: int) -> None:
-        """Runs whose last column command falls at ``t`` end; their banks are free."""
-        if self.ending > t:
-            return
+        """Runs whose last column command falls at (or before) ``t`` end; their banks are free."""
         ended = [stream for stream in self.streams if stream[7] <= t]
         self.streams = [stream for stream in self.streams if stream[7] > t]
         for stream in ended:
@@ -524,6 +523,18 @@ class _Channel:
             return
         for stream in streams:
             stream[4], stream[6] = _left(stream, t), t
+        rank = streams[0][0].rank
+        if len({stream[0].group for stream in streams}) == count and all(s[0].rank == rank for s in streams):
+            # A group each, one rank: the sharing below, without its bookkeeping.
+            capacity, left, most = 1 / self.slot, count, 1 / self.pace
+            for stream in streams:
+                share = capacity / left
+                stream[5] = rate = most if share > most else share
+                stream[7] = math.ceil(stream[6] + stream[4] / rate - 1e-9)
+                capacity -= rate
+                left -= 1
+            self.ending = min(stream[7] for stream in streams)
+            return
         groups: dict[int, list] = {}
         ranks: dict[int, int] = {}
         for stream in streams:
