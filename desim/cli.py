@@ -156,15 +156,23 @@ def _input_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         (
             *_SYSTEM_OPTIONS,
-            click.option("-t", "--topology", help=f"topology CSV (default: the config's, else {DEFAULT_TOPOLOGY})."),
+            click.option(
+                "-t",
+                "--topology",
+                help=f"topology CSV or ONNX model (default: the config's, else {DEFAULT_TOPOLOGY}).",
+            ),
             click.option(
                 "-i",
                 "--input-type",
                 "input_type",
                 type=click.Choice(FORMATS),
-                default="conv",
-                show_default=True,
-                help="topology rows are conv layers or GEMMs (M, N, K).",
+                help="what -t holds: conv rows, GEMM rows (M, N, K) or an ONNX model [default: onnx for a .onnx "
+                "file, else conv].",
+            ),
+            click.option(
+                "--skip-unsupported",
+                is_flag=True,
+                help="leave out the ONNX nodes desim cannot map (listed in a warning) instead of stopping.",
             ),
             click.option(
                 "--mapper",
@@ -183,6 +191,7 @@ class _Inputs:
     layers: list[Layer]
     architecture: str
     topology: str
+    input_type: str
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -205,22 +214,30 @@ def _read_system(config: str | None, arch: str | None) -> tuple[System, str, str
 
 
 def _read_inputs(
-    config: str | None, arch: str | None, topology: str | None, input_type: str, mapper: str | None
+    config: str | None,
+    arch: str | None,
+    topology: str | None,
+    input_type: str | None,
+    mapper: str | None,
+    skip_unsupported: bool,
 ) -> _Inputs:
     """The system and the layers the -c/-a/-t/-i/--mapper options name, defaults filled in, all checked."""
-    from desim.io.topology import read_topology
+    from desim.io.topology import read_topology, topology_format
     from desim.simulation import Simulation
 
     system, source, configured_topology = _read_system(config, arch)
     if mapper is not None:
         system = _with_mapper(system, mapper)
     topology = topology or configured_topology or _default_file(DEFAULT_TOPOLOGY, "-t")
-    layers = read_topology(topology, input_type)
+    input_type = topology_format(topology, input_type)
+    if skip_unsupported and input_type != "onnx":
+        raise DesimError(f"--skip-unsupported is for ONNX models, and -t {topology} is read as {input_type} rows")
+    layers = read_topology(topology, input_type, skip_unsupported=skip_unsupported)
     try:
         Simulation(system).check(layers)
     except DesimError as error:
         raise error.located(file=topology) from None
-    return _Inputs(system, layers, str(source), str(topology))
+    return _Inputs(system, layers, str(source), str(topology), input_type)
 
 
 def _with_mapper(system: System, mapper: str) -> System:
@@ -266,7 +283,8 @@ def run(
     arch: str | None,
     topology: str | None,
     outdir: str,
-    input_type: str,
+    input_type: str | None,
+    skip_unsupported: bool,
     mapper: str | None,
     trace_file: str | None,
     trace_layers: str | None,
@@ -283,7 +301,7 @@ def run(
     from desim.trace import Trace
     from desim.workload import select_layers
 
-    inputs = _read_inputs(config, arch, topology, input_type, mapper)
+    inputs = _read_inputs(config, arch, topology, input_type, mapper, skip_unsupported)
     system, layers = inputs.system, inputs.layers
     check_reportable(system)
     traced = None
@@ -301,7 +319,7 @@ def run(
         check_writable(user_trace, "trace")
         _refuse_overwriting(user_trace, "trace", inputs.files, folder.destination, (*REPORT_PATTERNS, *PLOT_FILES))
     started = time.perf_counter()
-    described = {"architecture": inputs.architecture, "topology": inputs.topology, "input_type": input_type}
+    described = {"architecture": inputs.architecture, "topology": inputs.topology, "input_type": inputs.input_type}
     plotted: list[Path] = []
     with folder:
         if own_trace:
@@ -419,7 +437,13 @@ def describe(config: str | None, arch: str | None, png: str | None) -> None:
 )
 @_guarded
 def sweep(
-    config: str | None, arch: str | None, topology: str | None, input_type: str, mapper: str | None, vary: str
+    config: str | None,
+    arch: str | None,
+    topology: str | None,
+    input_type: str | None,
+    skip_unsupported: bool,
+    mapper: str | None,
+    vary: str,
 ) -> None:
     """Run a topology once per value of one parameter and print a row per value (no reports)."""
     from desim.console import share
@@ -428,7 +452,7 @@ def sweep(
     plan = parse_vary(vary)
     if mapper is not None and plan.param == "mapper":
         raise DesimError(f"--mapper and --vary {plan.key}=... both choose the mapper; give one of them")
-    inputs = _read_inputs(config, arch, topology, input_type, mapper)
+    inputs = _read_inputs(config, arch, topology, input_type, mapper, skip_unsupported)
     rows = iter_sweep(inputs.system, inputs.layers, plan, workload_source=inputs.topology)
     width = max(len(plan.key), *(len(text) for text in plan.texts))
     say(f"{plan.key:>{width}}  {'total cycles':>14}  {'stall':>6}  {'DRAM bytes':>14}  dominant stall cause (share)")

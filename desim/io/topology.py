@@ -1,4 +1,5 @@
-"""SCALE-Sim topology CSVs: conv layers or GEMMs, one per row after a header row.
+"""SCALE-Sim topology CSVs: conv layers or GEMMs, one per row after a header row (an ONNX model,
+``-i onnx`` or a ``.onnx`` file, is read by :mod:`desim.io.onnx_import`).
 
 Conv rows: ``name, IFMAP height, IFMAP width, filter height, filter width, channels, filters,
 stride[, stride width]`` (heights and widths already padded). GEMM rows (``-i gemm``):
@@ -31,13 +32,27 @@ CONV_FIELDS = (
     "Strides",
 )
 GEMM_FIELDS = ("M", "N", "K")
-FORMATS = ("conv", "gemm")
+FORMATS = ("conv", "gemm", "onnx")
+"""What a topology file holds: SCALE-Sim's conv rows or GEMM rows, or an ONNX model."""
 
 
-def read_topology(path: str | Path, fmt: str = "conv") -> list[Layer]:
-    """The layers of a topology file, checked; DesimError names the file and line of a bad row."""
+def topology_format(path: str | Path, fmt: str | None) -> str:
+    """The format to read ``path`` as: ``fmt`` if given, else ``onnx`` for a ``.onnx`` file and ``conv`` otherwise."""
+    if fmt is None:
+        return "onnx" if Path(path).suffix.lower() == ".onnx" else "conv"
     if fmt not in FORMATS:
         raise DesimError(f"unknown topology format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def read_topology(path: str | Path, fmt: str | None = None, *, skip_unsupported: bool = False) -> list[Layer]:
+    """The layers of a topology file, checked; DesimError names the file and line of a bad row (the
+    node, in an ONNX model, whose operator desim cannot map, unless ``skip_unsupported``)."""
+    fmt = topology_format(path, fmt)
+    if fmt == "onnx":
+        from desim.io.onnx_import import read_onnx
+
+        return read_onnx(path, skip_unsupported=skip_unsupported)
     fields = CONV_FIELDS if fmt == "conv" else GEMM_FIELDS
     optional = ("Stride Width",) if fmt == "conv" else ()
     text = read_text(path, "topology file")

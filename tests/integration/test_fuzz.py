@@ -801,10 +801,20 @@ def architectures(draw: st.DrawFn) -> str:
     least = 2 * max(rows, cols) * max(word_bytes, accumulator_bytes or 0)
     names = STANDARD_NAMES if draw(st.booleans()) else draw(st.lists(node_names, min_size=6, max_size=6, unique=True))
     bus, dram = names[4], names[5]
+    taken = set(names)
+
+    def fresh(name: str) -> str:
+        """``name``, or underscores after it, to be unlike every drawn node name."""
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return name
+
     dataflow = draw(st.sampled_from(["os", "ws", "is"]))
     arrays = [(names[0], dict(zip(OPERANDS, names[1:4], strict=True)))]
     if draw(st.integers(0, 4)) == 0:  # a second array with its own buffers
-        arrays.append((f"{names[0]}_b", {op: f"{node}_b" for op, node in zip(OPERANDS, names[1:4], strict=True)}))
+        second = {op: fresh(f"{node}_b") for op, node in zip(OPERANDS, names[1:4], strict=True)}
+        arrays.append((fresh(f"{names[0]}_b"), second))
     unified = draw(st.integers(0, 4)) == 0  # IFMAP and FILTER in one buffer (the IFMAP buffer's name)
     components: dict[str, Any] = {}
     links = []
@@ -834,16 +844,19 @@ def architectures(draw: st.DrawFn) -> str:
     components[bus] = draw(buses)
     below = draw(st.sampled_from(["dram", "dram", "l2", "channels"]))
     if below == "l2":
-        components["l2"] = draw(global_buffers)
-        links.append((f"{bus}.memory", "l2.clients", draw(link_attributes)))
-        links.append(("l2.memory", f"{dram}.clients", draw(link_attributes)))
+        l2 = fresh("l2")
+        components[l2] = draw(global_buffers)
+        links.append((f"{bus}.memory", f"{l2}.clients", draw(link_attributes)))
+        links.append((f"{l2}.memory", f"{dram}.clients", draw(link_attributes)))
         components[dram] = draw(drams)
     elif below == "channels":
-        components["xbar"] = draw(crossbars)
-        links.append((f"{bus}.memory", "xbar.clients", draw(link_attributes)))
+        xbar = fresh("xbar")
+        components[xbar] = draw(crossbars)
+        links.append((f"{bus}.memory", f"{xbar}.clients", draw(link_attributes)))
         for channel in range(draw(st.integers(2, 3))):
-            components[f"{dram}{channel}"] = draw(drams)
-            links.append(("xbar.memory", f"{dram}{channel}.clients", draw(link_attributes)))
+            node = fresh(f"{dram}{channel}")
+            components[node] = draw(drams)
+            links.append((f"{xbar}.memory", f"{node}.clients", draw(link_attributes)))
     else:
         links.append((f"{bus}.memory", f"{dram}.clients", draw(link_attributes)))
         components[dram] = draw(drams)
