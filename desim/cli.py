@@ -466,6 +466,32 @@ def sweep(
         )
 
 
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, metavar="CSV", help="the topology CSV to write.")
+@_guarded
+def topology(model: str, output: str) -> None:
+    """Write an ONNX MODEL's conv and GEMM layers as a SCALE-Sim topology CSV, and beside it (the
+    CSV's name with .unmapped.txt for its suffix) the nodes desim cannot map yet."""
+    from desim.io.onnx_import import import_onnx
+    from desim.io.outputs import write_atomically
+    from desim.io.topology import topology_csv
+
+    layers, unmapped = import_onnx(model)
+    if not layers:
+        raise DesimError("the model has no layer desim maps (Conv, Gemm, MatMul)", file=model)
+    target = Path(output)
+    beside = target.with_suffix(".unmapped.txt")
+    _refuse_overwriting(target, "topology", (model,))
+    _refuse_overwriting(beside, "list of unmapped nodes", (model,))
+    text = topology_csv(layers)
+    listing = "node, operator, why\n" + "".join(f"{name}, {op}, {why}\n" for name, op, why in unmapped)
+    write_atomically(target, lambda file: file.write(text.encode()), "topology")
+    write_atomically(beside, lambda file: file.write(listing.encode()), "list of unmapped nodes")
+    say(f"{target}: {len(layers)} layer{'s' if len(layers) != 1 else ''}")
+    say(f"{beside}: {len(unmapped)} node{'s' if len(unmapped) != 1 else ''} desim cannot map yet")
+
+
 @main.command("dram-bench")
 @click.option("-a", "--arch", required=True, help="YAML architecture holding the memory.")
 @click.option("--node", help="the memory to drive (default: the system's one main memory).")

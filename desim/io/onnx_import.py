@@ -49,7 +49,28 @@ class _Unsupported(Exception):
 
 
 def read_onnx(path: str | Path, *, skip_unsupported: bool = False) -> list[Layer]:
-    """The layers of an ONNX model; DesimError names the file and the node desim cannot map."""
+    """The layers of an ONNX model; DesimError names the file and the first node desim cannot map
+    (with ``skip_unsupported``, one warning lists them all)."""
+    layers, unmapped = import_onnx(path)
+    if unmapped and not skip_unsupported:
+        name, op, why = unmapped[0]
+        raise DesimError(
+            f"node {name!r} ({op}): desim cannot map {why} yet; --skip-unsupported runs the rest", file=path
+        )
+    if unmapped:
+        by_op: dict[str, list[str]] = defaultdict(list)
+        for name, op, _ in unmapped:
+            by_op[op].append(name)
+        listed = ", ".join(f"{op} x{len(names)} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+                           for op, names in sorted(by_op.items()))  # fmt: skip
+        warnings.warn(DesimWarning(f"{path}: skipped what desim cannot map yet: {listed}"), stacklevel=2)
+    if not layers:
+        raise DesimError("the model has no layer desim maps (Conv, Gemm, MatMul)", file=path)
+    return layers
+
+
+def import_onnx(path: str | Path) -> tuple[list[Layer], list[tuple[str, str, str]]]:
+    """An ONNX model's layers (maybe none), and its nodes desim cannot map yet: ``(name, operator, why)``."""
     onnx = _onnx()
     path = Path(path)
     if not path.is_file():
@@ -64,7 +85,7 @@ def read_onnx(path: str | Path, *, skip_unsupported: bool = False) -> list[Layer
     readers: dict[str, int] = Counter(name for node in graph.node for name in node.input if name)
     producers: dict[str, str] = {}  # a tensor a layer wrote -> that layer's op type
     layers: list[Layer] = []
-    skipped: dict[str, list[str]] = defaultdict(list)
+    unmapped: list[tuple[str, str, str]] = []
     for index, node in enumerate(graph.node):
         name = _name(node, index)
         op = node.op_type
@@ -87,19 +108,8 @@ def read_onnx(path: str | Path, *, skip_unsupported: bool = False) -> list[Layer
             else:
                 raise _Unsupported(f"operator {op}")
         except _Unsupported as why:
-            if not skip_unsupported:
-                raise DesimError(
-                    f"node {name!r} ({op}): desim cannot map {why} yet; --skip-unsupported runs the rest",
-                    file=path,
-                ) from None
-            skipped[op].append(name)
-    if skipped:
-        listed = ", ".join(f"{op} x{len(names)} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
-                           for op, names in sorted(skipped.items()))  # fmt: skip
-        warnings.warn(DesimWarning(f"{path}: skipped what desim cannot map yet: {listed}"), stacklevel=2)
-    if not layers:
-        raise DesimError("the model has no layer desim maps (Conv, Gemm, MatMul)", file=path)
-    return layers
+            unmapped.append((name, op, str(why)))
+    return layers, unmapped
 
 
 def _onnx() -> Any:

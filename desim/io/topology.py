@@ -15,6 +15,7 @@ before any layer is built, so a huge depthwise row fails at once with its line.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from desim.errors import DesimError, DesimWarning, read_text
@@ -150,3 +151,24 @@ def _positive_int(text: str, field: str, path: str | Path, line: int) -> int:
             f"field '{field}' must be at most {MAX_OPERAND_ELEMENTS:,}, got {brief(text)}", file=path, line=line
         )
     return value
+
+
+def topology_csv(layers: Sequence[Layer]) -> str:
+    """``layers`` as a conv topology CSV that SCALE-Sim and :func:`read_topology` read alike (a
+    ninth column, the width stride, only when some layer's differs from its height stride)."""
+    widths = any(layer.stride_width != layer.stride_height for layer in layers)
+    header = ["Layer name", *CONV_FIELDS, *(["Stride Width"] if widths else [])]
+    rows = [", ".join(header) + ","]
+    for layer in layers:
+        values = [
+            layer.ifmap_height,
+            layer.ifmap_width,
+            layer.filter_height,
+            layer.filter_width,
+            layer.channels,
+            layer.num_filters,
+            layer.stride_height,
+            *([layer.stride_width] if widths else []),
+        ]
+        rows.append(", ".join([layer.name, *map(str, values)]) + ",")
+    return "\n".join(rows) + "\n"

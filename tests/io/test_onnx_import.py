@@ -184,3 +184,29 @@ def test_resnet50_from_the_onnx_wheel():
     strided = [(ours.filter_height, theirs.filter_height) for ours, theirs in zip(layers, csv, strict=True)
                if ours.stride_height != theirs.stride_height]  # fmt: skip
     assert strided == [(1, 1), (3, 3)] * 3  # stages 3-5: the CSV's 1x1 strides, the wheel's 3x3
+
+
+def test_export_writes_a_topology_that_reads_back_the_same(tmp_path):
+    """desim topology MODEL -o CSV: the layers read back from the CSV are the model's, and what
+    desim cannot map yet is listed beside it; the model itself is never replaced."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], "conv", strides=[2, 1], pads=[1, 1, 1, 1]),
+        helper.make_node("MaxPool", ["c"], ["p"], "pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"], "flat"),
+        helper.make_node("Gemm", ["f", "g"], ["y"], "fc", transB=1),
+    ]
+    weights = [("w", [4, 2, 3, 3]), ("g", [5, 4 * 2 * 5])]
+    model = save(tmp_path, nodes, {"x": [1, 2, 8, 10]}, {"y": [1, 5]}, weights)
+    csv = tmp_path / "out" / "model.csv"
+    result = CliRunner().invoke(main, ["topology", str(model), "-o", str(csv)])
+    assert result.exit_code == 0, result.stderr
+    with pytest.warns(UserWarning, match="MaxPool"):
+        expected = read_onnx(model, skip_unsupported=True)
+    assert read_topology(csv) == expected
+    assert csv.read_text().splitlines()[0].endswith("Strides, Stride Width,")  # strides 2 and 1
+    listed = (tmp_path / "out" / "model.unmapped.txt").read_text().splitlines()
+    assert listed == ["node, operator, why", "pool, MaxPool, operator MaxPool"]
+    before = model.read_bytes()
+    refused = CliRunner().invoke(main, ["topology", str(model), "-o", str(model)])
+    assert refused.exit_code == 2 and "refusing to replace the input file" in refused.stderr
+    assert model.read_bytes() == before
