@@ -187,18 +187,14 @@ class ChannelTiming:
         """Issue ``command`` at ``time`` (at or after :meth:`earliest`) and push every later gap."""
         same_bank, same_group, same_rank, other_ranks = self._scoped[command]
         index = rank * self._banks + bank
-        state = self._bank[index]
-        for second, gap in same_bank:
-            if time + gap > state[second]:
-                state[second] = time + gap
-        state = self._group[rank * self._groups + bank // self._per_group]
-        for second, gap in same_group:
-            if time + gap > state[second]:
-                state[second] = time + gap
-        state = self._rank[rank]
-        for second, gap in same_rank:
-            if time + gap > state[second]:
-                state[second] = time + gap
+        for state, gaps in (
+            (self._bank[index], same_bank),
+            (self._group[rank * self._groups + bank // self._per_group], same_group),
+            (self._rank[rank], same_rank),
+        ):
+            for second, gap in gaps:
+                if time + gap > state[second]:
+                    state[second] = time + gap
         if other_ranks:
             for state in self._others[rank]:
                 for second, gap in other_ranks:
