@@ -138,7 +138,7 @@ class RowController:
         delay, t = self._read_delay, self.clk
         head = self.inbox[self.head] if self.head < len(self.inbox) else None
         for channel in self.channels:
-            free, read = channel.bounds(t, self._soon, self._arrival)
+            free, read = channel.bounds(t, self._soon)
             soon = min(soon, read)
             if channel.queues[0]:  # a queued read waits at least for a bank to take it
                 soon = min(soon, free + delay)
@@ -523,18 +523,6 @@ class _Channel:
             return
         for stream in streams:
             stream[4], stream[6] = _left(stream, t), t
-        rank = streams[0][0].rank
-        if len({stream[0].group for stream in streams}) == count and all(s[0].rank == rank for s in streams):
-            # A group each, one rank: the sharing below, without its bookkeeping.
-            capacity, left, most = 1 / self.slot, count, 1 / self.pace
-            for stream in streams:
-                share = capacity / left
-                stream[5] = rate = most if share > most else share
-                stream[7] = math.ceil(stream[6] + stream[4] / rate - 1e-9)
-                capacity -= rate
-                left -= 1
-            self.ending = min(stream[7] for stream in streams)
-            return
         groups: dict[int, list] = {}
         ranks: dict[int, int] = {}
         for stream in streams:
@@ -578,17 +566,15 @@ class _Channel:
                 return max(state.earliest(PRECHARGE, rank, bank), self.row_free)
         return max(state.earliest(REFRESH, rank, 0), self.row_free)
 
-    def bounds(self, t: int, soon: float, arrival: float) -> tuple[float, float]:
+    def bounds(self, t: int, soon: float) -> tuple[float, float]:
         """Lower bounds, at the fastest anything could go from ``t`` (``soon``: the next cycle
-        anything happens at all; ``arrival``: the next a run may be taken in): when a bank could
-        next take a queued run, and when a read under way could complete.
+        anything happens at all): when a bank could next take a queued run, and when a read
+        under way could complete.
 
         A run streams no faster than it does now until another ends, then no faster than its
         bank's pace; a run waiting for its row issues no column command before its next
         command's earliest cycle; a queued run whose bank is free waits for the next change (a
-        stream ending, a refresh), or if it is of the kind the queues are not serving (a write
-        while reads go, a read during a drain), for the turn, which comes no sooner than a bank
-        taking a run or a run taken in.
+        drain, a refresh).
         """
         delay, pace = self.controller._read_delay, self.pace
         free: float = NEVER
@@ -607,11 +593,8 @@ class _Channel:
             free = min(free, current[3])
             if not current[0].is_write:
                 read = min(read, current[3] + delay)
-        serving, work = 1 if self.draining else 0, self.work
-        if any(work[run.bank] is None for run, _ in self.queues[serving]):
+        if any(self.work[run.bank] is None for queue in self.queues for run, _ in queue):
             free = min(free, soon)
-        elif any(work[run.bank] is None for run, _ in self.queues[1 - serving]):
-            free = min(free, arrival)
         return max(free, t), read
 
 
