@@ -321,7 +321,8 @@ class DramController:
     def advance(self, until: int, stop_at_completion: bool = False) -> None:
         """Bring the model to cycle ``until`` (a request arriving then is added after), first going
         back to the last in-step state if :meth:`next_event` ran it past ``until``; with
-        ``stop_at_completion``, only to the first completion if that comes sooner."""
+        ``stop_at_completion``, no further than the first completion, or than the cycle from which
+        nothing will complete without another arrival."""
         if self._look_ahead is not None and self.clk > until:
             self.restore(self._look_ahead)
         self._look_ahead = None

@@ -144,8 +144,8 @@ class DramPort:
     def end_layer(self) -> None:
         """A layer ends: the device's own figures, and those every memory reports, into its stats."""
         dram = self.dram
+        self.controller.advance(self._memory_cycle(self.env.now))  # what it did unwatched (a drain) counts too
         if self.controller.activity:
-            self.controller.advance(self._memory_cycle(self.env.now))
             self._draw(self.controller.activity)
         hits, misses, conflicts = (now - then for now, then in zip(self._served_counts(), self._counts, strict=True))
         dram.row_hits, dram.row_misses, dram.row_conflicts = hits, misses, conflicts

@@ -76,11 +76,11 @@ class RowController:
         """Once :attr:`clk` is settled, the next cycle something is due on a busy channel (None:
         not settled, or something arrived since)."""
         self._step: float = 0
+        """Once :attr:`clk` is settled, the next cycle something is due on any channel."""
         self._arrival: float = NEVER
         """Once :attr:`clk` is settled, when the inbox's first run may next be taken in..."""
         self._blocked: Run | None = None
         """... that run: until then, only a bank taking a run (which a settle sees) makes room for it."""
-        """Once :attr:`clk` is settled, the next cycle something is due on any channel."""
         self._writes_waiting = 0
         """Runs of writes in the inbox, not yet taken in."""
         self.activity: list[tuple] | None = None
@@ -113,8 +113,8 @@ class RowController:
                 where = self._where(line)
                 runs[where] = runs.get(where, 0) + 1
         owner = Owner(len(runs), token)
-        if not (self.head < len(self.inbox) and self.inbox[self.head] is self._blocked and at < self._arrival):
-            self._soon = None  # the settled cycle is to be settled again, with the new runs in the inbox
+        if not (self.head < len(self.inbox) and self.inbox[self.head] is self._blocked):
+            self._soon = None  # settle again with the new runs, unless they queue behind one that must wait
         self._writes_waiting += is_write * len(runs)
         self.inbox.extend(Run(at, is_write, n, where, owner) for where, n in runs.items())
         return owner
@@ -156,11 +156,12 @@ class RowController:
         run = self.inbox[self.head]
         if run.arrival > t:
             return run.arrival
-        return self.channels[run.channel].room_time(int(run.is_write), t)
+        return self.channels[run.channel].room_from(int(run.is_write), t + 1)
 
     def advance(self, until: int, stop_at_completion: bool = False) -> None:
         """Do everything due at cycles up to and including ``until``; with ``stop_at_completion``,
-        only up to the first cycle at which a request completes, if that comes sooner."""
+        no further than the first cycle at which a request completes, or (``until`` infinite) than
+        the cycle from which nothing happens without another arrival."""
         if self.head > 4096:
             del self.inbox[: self.head]
             self.head = 0
@@ -201,10 +202,10 @@ class RowController:
 
     def _accept(self, t: int) -> bool:
         """Take runs from the inbox, in order, while their channel's queue has room; whether any were."""
-        inbox, capacity, head = self.inbox, self.settings.transaction_queue, self.head
+        inbox, head = self.inbox, self.head
         while self.head < len(inbox):
             run = inbox[self.head]
-            if run.arrival > t or not self.channels[run.channel].take(run, t, capacity):
+            if run.arrival > t or not self.channels[run.channel].take(run, t):
                 break
             self.head += 1
             self._writes_waiting -= run.is_write
@@ -240,13 +241,13 @@ class _Channel:
         and those of a run waiting for its row beyond what its bank's command queue takes."""
         self.hits = [0] * every_bank
         self.streams: list[list] = []
+        """Runs on the data bus: ``[run, accepted, how, first column, bursts left, rate, since when,
+        the cycle of its last column command at that rate, its bank's work entry]``."""
         self.ending: float = NEVER
         """The soonest cycle at which a streaming run ends."""
         self._reshare = False
         """Whether runs started or ended at the cycle being settled: the bus is shared anew once
         all that happens then has (a run's progress up to then is that of its old rate)."""
-        """Runs on the data bus: ``[run, accepted, how, first column, bursts left, rate, since when,
-        the cycle of its last column command at that rate, its bank's work entry]``."""
         self.draining = 0
         self.row_free = 0
         """The first cycle with the row command bus free."""
@@ -273,51 +274,44 @@ class _Channel:
 
     # -- accepting ---------------------------------------------------------------------------
 
-    def held(self, kind: int, at: float) -> float:
-        """Bursts of ``kind`` (0 reads, 1 writes) the transaction queue holds at cycle ``at``
-        (inf: what stays held however long the runs stream).
+    def room_from(self, kind: int, t: int) -> float:
+        """The first cycle from ``t`` on at which the ``kind`` (0 reads, 1 writes) transaction
+        queue has room, if streaming alone makes it (inf: only a bank taking a run will).
 
-        A bank's command queue takes ``command_queue`` bursts of the run it serves; the rest of
-        that run waits in the transaction queue, and leaves it as the run streams.
-        """
-        held = self.fixed[kind]
-        if at < NEVER and self.streams:
-            depth = self.depth
-            for stream in self.streams:
-                if stream[0].is_write == kind:
-                    left = stream[4] - stream[5] * (at - stream[6]) - depth
-                    if left > 0:
-                        held += left
-        return held
-
-    def room_time(self, kind: int, t: int) -> float:
-        """The first cycle after ``t`` at which the ``kind`` queue has room, if streaming alone makes it.
-
-        Worked out in absolute cycles, so the answer does not depend on when it is asked.
+        The queue holds the bursts of runs queued or waiting for their row (``fixed``), and of
+        each streaming run what its bank's command queue (``command_queue`` bursts) cannot take;
+        that excess leaves as the run streams. Worked out in absolute cycles, the answer does
+        not depend on when it is asked, and taking a run in asks the same question.
         """
         room = self.capacity - self.fixed[kind]
         if room <= 0:
-            return NEVER  # only a bank taking a run makes room
-        # Held bursts fall linearly while streams have more than a command queue's worth left:
-        # each stream's excess, extrapolated back to cycle 0, and the cycle it runs out (those
+            return NEVER
+        # Each stream's excess, extrapolated back to cycle 0, and the cycle it runs out (those
         # gone by ``t`` too: they leave the sums below as they would have then).
         depth, excess = self.depth, []
         for stream in self.streams:
             if stream[0].is_write == kind and stream[4] > depth:
                 at_zero = stream[4] + stream[5] * stream[6] - depth
                 excess.append((at_zero / stream[5], at_zero, stream[5]))
+        if not excess:
+            return t
+        if len(excess) == 1:  # the sums below, for one
+            ((gone, total, rate),) = excess
+            when = (total - room) / rate
+            return max(t, math.floor(when) + 1) if when < gone else t
         excess.sort()
         total, rate = sum(e for _, e, _ in excess), sum(r for _, _, r in excess)
         for gone, each, each_rate in excess:
             when = (total - room) / rate  # held < capacity after this cycle
             if when < gone:
-                return max(t + 1, math.floor(when) + 1)
+                return max(t, math.floor(when) + 1)
             total, rate = total - each, rate - each_rate
-        return t + 1
+        return t
 
-    def take(self, run: Run, t: int, capacity: int) -> bool:
+    def take(self, run: Run, t: int) -> bool:
+        """Take ``run`` into its transaction queue at ``t`` if the queue has room then."""
         kind = int(run.is_write)
-        if self.held(kind, t) >= capacity:
+        if self.room_from(kind, t) > t:
             return False
         self.queues[kind].append((run, t))
         self.queued[kind] += run.n

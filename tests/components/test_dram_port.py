@@ -124,6 +124,22 @@ def test_the_figures_every_memory_reports(by_rows):
     assert dram.busy_percent == pytest.approx(100 * 640 * 4 * 0.63 / env.now)
 
 
+@pytest.mark.parametrize("by_rows", [False, True], ids=["bursts", "rows"])
+def test_a_layer_counts_the_writes_drained_after_its_last_request(by_rows):
+    """Ten posted 4 KiB writes complete as they are taken in; the device drains them to its banks
+    after that, with nobody waiting. The layer that ends then still counts all 640 bursts."""
+    env = simpy.Environment()
+    dram = Dram("dram", {"preset": "ddr4-3200"})
+    dram.env, dram.layer_start = env, 0
+    port = dram._channel = DramPort(dram, env, 1000, *dram.device, by_rows=by_rows)
+    for i in range(10):
+        port.submit(_Transfer(env, 4096 * i, 4096, True))
+    env.run()
+    env.run(until=env.now + 10_000)  # the layer ends a while later
+    dram.end_layer()
+    assert dram.row_hits + dram.row_misses == 640
+
+
 class _Trace:
     def __init__(self) -> None:
         self.slices: list[tuple] = []

@@ -138,24 +138,35 @@ def test_what_a_run_waited_for():
 
 def test_room_in_a_queue_does_not_depend_on_when_it_is_asked():
     """While the inbox's first request waits for its queue to have room, the cycle the streams
-    make it (asked at every cycle up to the channel's next event) is one and the same: a settle
-    that comes again, say because another request arrived, does not move it."""
+    make it is one and the same whenever asked (up to the channel's next event): a settle that
+    comes again, say because another request arrived, does not move it. It is the cycle the
+    queue's bursts first fall under its capacity, counted here run by run."""
     params = PRESETS["ddr4-3200"]
     rng = np.random.default_rng(3)
     controller = RowController(*device(params))
     for key in range(200):
         address, size = int(rng.integers(0, 1 << 20)) * 64, int(rng.choice([640, 1280, KIB4]))
         controller.add(address, size, bool(rng.random() < 0.3), key, 0)
+
+    def held(channel, kind, at):
+        """Bursts the queue holds at ``at``: those queued, and each streaming run's beyond what
+        its bank's command queue takes."""
+        extra = (s[4] - s[5] * (at - s[6]) - channel.depth for s in channel.streams if s[0].is_write == kind)
+        return channel.fixed[kind] + sum(max(0.0, e) for e in extra)
+
     asked = 0
     while controller.head < len(controller.inbox):
         controller.advance(controller.clk + 1)
         if controller.head == len(controller.inbox):
             break
         head, t = controller.inbox[controller.head], controller.clk
-        channel = controller.channels[head.channel]
-        room = channel.room_time(int(head.is_write), t)
+        channel, kind = controller.channels[head.channel], int(head.is_write)
+        room = channel.room_from(kind, t + 1)
         if t + 1 < room < float("inf"):
             asked += 1
-            later = {channel.room_time(int(head.is_write), x) for x in range(t, min(room, channel.next_time(t)))}
+            later = {channel.room_from(kind, x) for x in range(t + 1, min(room, channel.next_time(t)) + 1)}
             assert later == {room}, (t, room, later)
+            # Full the cycle before, not from then on (up to rounding at an exact tie).
+            assert held(channel, kind, room - 1) > channel.capacity - 1e-6, (t, room)
+            assert held(channel, kind, room) < channel.capacity + 1e-6, (t, room)
     assert asked > 1000
