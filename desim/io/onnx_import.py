@@ -81,6 +81,8 @@ def import_onnx(path: str | Path) -> tuple[list[Layer], list[tuple[str, str, str
     except Exception as error:  # the onnx package raises several kinds for a file it cannot read
         raise DesimError(f"not a readable ONNX model: {error}".splitlines()[0], file=path) from None
     graph = inferred.graph
+    if not graph.node:  # protobuf reads an empty file, or another message, as an empty model
+        raise DesimError("not a readable ONNX model: it has no graph nodes", file=path)
     shapes = _shapes(graph)
     readers: dict[str, int] = Counter(name for node in graph.node for name in node.input if name)
     producers: dict[str, str] = {}  # a tensor a layer wrote -> that layer's op type

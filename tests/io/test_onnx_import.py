@@ -152,6 +152,10 @@ def test_bad_inputs_say_what_is_wrong(tmp_path, monkeypatch):
         read_onnx(garbage)
     with pytest.raises(DesimError, match="no such ONNX model"):
         read_onnx(tmp_path / "missing.onnx")
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(DesimError, match="not a readable ONNX model: it has no graph nodes"):
+        read_onnx(empty)
     csv = ROOT / "topologies" / "conv" / "test.csv"
     result = CliRunner().invoke(main, ["run", "-t", str(csv), "-p", str(tmp_path / "o"), "--skip-unsupported"])
     assert result.exit_code == 2 and "--skip-unsupported is for ONNX models" in result.stderr
