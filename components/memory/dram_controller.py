@@ -28,8 +28,12 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from desim.components.memory.dram_timing import ChannelTiming, Command, DramTiming
+
+if TYPE_CHECKING:
+    from desim.components.memory.dram_rows import RowController
 
 FIELDS = ("ch", "ra", "bg", "ba", "ro", "co")
 NEVER = math.inf
@@ -367,16 +371,44 @@ class DramController:
             channel.restore(state)
 
 
-class _Channel:
-    """One channel: its queues, its banks' timing and its share of the scheduling."""
+class ChannelBase:
+    """What a channel keeps whichever model schedules it (bursts or row runs): its banks' timing,
+    the controller settings it acts on, the refreshes due, and what it served."""
 
-    def __init__(self, controller: DramController, index: int) -> None:
-        self.controller = controller
+    def __init__(self, controller: DramController | RowController, index: int) -> None:
         self.index = index
         timing, settings = controller.timing, controller.settings
         self.timing = timing
         self.banks = timing.banks
         self.state = ChannelTiming(timing, record=False)
+        self.first_ready = settings.scheduler == "fr-fcfs"
+        self.cap = settings.row_hit_cap
+        self.close_page = settings.row_policy == "closed"
+        self.depth = settings.command_queue
+        self.capacity = settings.transaction_queue
+        self.drain_low = settings.write_drain_low
+        self.dual = settings.dual_command
+        self.draining = 0
+        self.refresh_interval = max(1, timing.tREFI // timing.ranks)
+        """Cycles between refreshes, each rank's staggered in turn."""
+        self.refresh_next_rank = 0
+        self.refresh_wait: list[int] = []
+        """Ranks whose refresh has fallen due, oldest first."""
+        self.served_counts = [0, 0, 0]
+        """Column commands to a row already used since it opened (hits) or the first after its
+        activate (misses), and precharges closing a row for another (conflicts)."""
+        self.refreshes = 0
+        self.refreshed = [-1] * timing.ranks
+        """When each rank was last refreshed."""
+
+
+class _Channel(ChannelBase):
+    """One channel: its queues, its banks' timing and its share of the scheduling."""
+
+    def __init__(self, controller: DramController, index: int) -> None:
+        super().__init__(controller, index)
+        self.controller = controller
+        timing, settings = controller.timing, controller.settings
         self.per_bank = settings.queue_structure == "per-bank"
         queues = timing.ranks * (timing.banks if self.per_bank else 1)
         self.read_q: list[tuple[Burst, int]] = []
@@ -388,24 +420,7 @@ class _Channel:
         self.opened = [-1] * every_bank
         self.closed = [-1] * every_bank
         self.turn = 0
-        self.draining = 0
-        self.refresh_wait: list[int] = []
-        self.refresh_next_rank = 0
-        self.refresh_interval = max(1, timing.tREFI // timing.ranks)
         self.writes_pending: dict[int, int] = {}
-        self.first_ready = settings.scheduler == "fr-fcfs"
-        self.cap = settings.row_hit_cap
-        self.close_page = settings.row_policy == "closed"
-        self.depth = settings.command_queue
-        self.capacity = settings.transaction_queue
-        self.drain_low = settings.write_drain_low
-        self.dual = settings.dual_command
-        self.served_counts = [0, 0, 0]
-        """Column commands to a row already used since it opened (hits) or the first after its
-        activate (misses), and precharges closing a row for another (conflicts)."""
-        self.refreshes = 0
-        self.refreshed = [-1] * timing.ranks
-        """When each rank was last refreshed."""
 
     def save(self) -> tuple:
         s = self.state

@@ -32,8 +32,17 @@ from __future__ import annotations
 
 import math
 
-from desim.components.memory.dram_controller import NEVER, Completions, Organisation, Owner, Served, Settings, _log2
-from desim.components.memory.dram_timing import ChannelTiming, Command, DramTiming
+from desim.components.memory.dram_controller import (
+    NEVER,
+    ChannelBase,
+    Completions,
+    Organisation,
+    Owner,
+    Served,
+    Settings,
+    _log2,
+)
+from desim.components.memory.dram_timing import Command, DramTiming
 
 READ, WRITE, ACTIVATE, PRECHARGE, REFRESH = (
     Command.READ, Command.WRITE, Command.ACTIVATE, Command.PRECHARGE, Command.REFRESH
@@ -212,16 +221,13 @@ class RowController:
         return self.head > head
 
 
-class _Channel:
+class _Channel(ChannelBase):
     """One channel: its queues, its banks and the runs streaming on its data bus."""
 
     def __init__(self, controller: RowController, index: int) -> None:
+        super().__init__(controller, index)
         self.controller = controller
-        self.index = index
-        timing, settings = controller.timing, controller.settings
-        self.timing = timing
-        self.banks = timing.banks
-        self.state = ChannelTiming(timing, record=False)
+        timing = controller.timing
         self.queues: tuple[list[tuple[Run, int]], list[tuple[Run, int]]] = ([], [])
         """Runs accepted and not yet started, reads and writes, each with its acceptance cycle."""
         self.queued = [0, 0]
@@ -232,8 +238,6 @@ class _Channel:
         taken, held]`` (see :class:`Served`)."""
         self.freed = [-1] * every_bank
         """When each bank last finished a run."""
-        self.refreshed = [-1] * timing.ranks
-        """When each rank was last refreshed."""
         self.opening: dict[int, list] = {}
         """The banks whose run waits for its row (precharge, activate) or its first column command."""
         self.fixed = [0, 0]
@@ -248,29 +252,14 @@ class _Channel:
         self._reshare = False
         """Whether runs started or ended at the cycle being settled: the bus is shared anew once
         all that happens then has (a run's progress up to then is that of its old rate)."""
-        self.draining = 0
         self.row_free = 0
         """The first cycle with the row command bus free."""
-        self.refresh_interval = max(1, timing.tREFI // timing.ranks)
         self.refresh_due = self.refresh_interval - 1
-        self.refresh_next_rank = 0
-        self.refresh_wait: list[int] = []
-        self.first_ready = settings.scheduler == "fr-fcfs"
-        self.cap = settings.row_hit_cap
-        self.close_page = settings.row_policy == "closed"
-        self.drain_low = settings.write_drain_low
-        self.depth = settings.command_queue
-        self.capacity = settings.transaction_queue
-        self.dual = settings.dual_command
         burst = timing.burst_cycles
         self.pace = max(burst, timing.tCCD_L)
         """Cycles between a bank's (and a bank group's) column commands."""
         self.slot = max(burst, timing.tCCD_S)
         """Cycles a burst holds the data bus between column commands of different groups."""
-        self.served_counts = [0, 0, 0]
-        """Column commands that hit a row used since it opened, that were the first after its
-        activate (misses), and precharges closing a row for another (conflicts)."""
-        self.refreshes = 0
 
     # -- accepting ---------------------------------------------------------------------------
 
